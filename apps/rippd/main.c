@@ -1,0 +1,419 @@
+/* rippd - the RIPP trunk server. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ripp/driver.h"
+#include "ripp/store.h"
+#include "rippd.h"
+
+static const char usage[] =
+    "usage: rippd [options]\n"
+    "       rippd --dev [--port N] [--answer MODE] [--state-dir DIR]\n"
+    "       rippd --db FILE --cdrs\n"
+    "\n"
+    "Serves RIPP trunks over HTTP/2 + TLS 1.3 (ALPN h2).\n"
+    "\n"
+    "  --config FILE         JSON configuration (see docs/operations.md)\n"
+    "  --listen ADDR         listen address (default 127.0.0.1)\n"
+    "  --port N              listen port (default 8443; --dev: an ephemeral port)\n"
+    "  --cert FILE           TLS certificate chain (PEM)\n"
+    "  --key FILE            TLS private key (PEM)\n"
+    "  --db FILE             SQLite database (default rippd.db)\n"
+    "  --public-authority H  host[:port] of the call URIs (default: the request's)\n"
+    "  --hold-timeout MS     end a call after this long without a signaling byway\n"
+    "                        (default 5000; 1000 is the strict -03 value)\n"
+    "  --answer MODE         answer mode of the --dev trunk: echo, play:FILE, record:DIR,\n"
+    "                        reject:CODE, noanswer[:SECONDS], ring:SECONDS, each optionally\n"
+    "                        followed by ,hangup=SECONDS (default echo)\n"
+    "  --dev                 development mode: makes a self-signed certificate, an identity\n"
+    "                        key pair and a trunk, listens on 127.0.0.1 and prints one JSON\n"
+    "                        line {\"trunk\",\"token\",\"ca\",\"identity_key\"} on stdout\n"
+    "  --state-dir DIR       where --dev keeps its files (default: a new /tmp/rippd-dev-*)\n"
+    "  --cdrs                print the CDRs of --db as JSON lines and exit\n"
+    "  --log-level LEVEL     error, warn, info (default) or debug\n"
+    "  --help                this text\n"
+    "  --version             the version\n"
+    "\n"
+    "SIGTERM or SIGINT ends every call with an end event and exits.\n";
+
+typedef struct opts {
+    const char *config, *listen, *cert, *key, *db, *public_authority, *answer, *state_dir;
+    int port;
+    long hold_ms;
+    bool dev, cdrs;
+    int log_level;
+} opts;
+
+static rippd app;
+static ripp_store *store;
+static ripp_h2_server *server;
+static ripp_driver driver;
+static uv_signal_t sig_term, sig_int;
+static uv_timer_t stop_timer;
+static ripp_ts stop_deadline;
+static bool stopping;
+
+static int die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "rippd: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+static int add_trunk(const char *id, const char *token, const char *answer,
+                     const char *identity_pub, const char *caps_json)
+{
+    ripp_trunk_rec t;
+    memset(&t, 0, sizeof t);
+    char err[256];
+    answer_spec spec;
+    if (answer_parse(answer, &spec, err, sizeof err) < 0)
+        return die("trunk: %s", err);
+    if (strlen(id) >= sizeof t.id || strlen(answer) >= sizeof t.answer ||
+        strlen(identity_pub) >= sizeof t.identity_pub || strlen(caps_json) >= sizeof t.caps_json)
+        return die("trunk %s: a value is too long", id);
+    snprintf(t.id, sizeof t.id, "%s", id);
+    snprintf(t.answer, sizeof t.answer, "%s", answer);
+    snprintf(t.identity_pub, sizeof t.identity_pub, "%s", identity_pub);
+    snprintf(t.caps_json, sizeof t.caps_json, "%s", caps_json);
+    ripp_caps caps;
+    ripp_caps_init_default(&caps);
+    if (ripp_caps_parse(&caps, caps_json, strlen(caps_json), NULL) < 0 ||
+        ripp_caps_validate(&caps, err, sizeof err) < 0)
+        return die("trunk caps: %s", err);
+    t.created_ms = (int64_t)(ripp_io_wall_us() / 1000);
+    if (store->ops->trunk_put(store->impl, &t) < 0)
+        return die("trunk %s: store write failed", id);
+    if (token) {
+        char hash[65];
+        ripp_sha256_hex(token, strlen(token), hash);
+        if (store->ops->token_add(store->impl, id, hash) < 0)
+            return die("trunk %s: store write failed", id);
+    }
+    return 0;
+}
+
+static int load_config(opts *o, json_t **root_out)
+{
+    json_error_t je;
+    json_t *root = json_load_file(o->config, 0, &je);
+    if (!root || !json_is_object(root)) {
+        fprintf(stderr, "rippd: %s:%d: %s\n", o->config, je.line, root ? "not an object" : je.text);
+        json_decref(root);
+        return 1;
+    }
+    json_t *v;
+#define STR(key, field)                                                                         \
+    if ((v = json_object_get(root, key)) && json_is_string(v) && !o->field)                      \
+        o->field = json_string_value(v);
+    STR("listen", listen)
+    STR("cert", cert)
+    STR("key", key)
+    STR("db", db)
+    STR("public_authority", public_authority)
+#undef STR
+    if ((v = json_object_get(root, "port")) && json_is_integer(v) && !o->port)
+        o->port = (int)json_integer_value(v);
+    if ((v = json_object_get(root, "hold_timeout_ms")) && json_is_integer(v) && !o->hold_ms)
+        o->hold_ms = (long)json_integer_value(v);
+    if ((v = json_object_get(root, "log_level")) && json_is_string(v) && o->log_level < 0)
+        o->log_level = ripp_app_log_level(json_string_value(v));
+    *root_out = root;
+    return 0;
+}
+
+static int config_trunks(json_t *root)
+{
+    json_t *trunks = json_object_get(root, "trunks"), *t;
+    size_t i;
+    if (!trunks)
+        return 0;
+    if (!json_is_array(trunks))
+        return die("config: %s must be an array", "trunks");
+    json_array_foreach(trunks, i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "id"));
+        const char *answer = json_string_value(json_object_get(t, "answer"));
+        const char *ik = json_string_value(json_object_get(t, "identity_key"));
+        if (!id || !ik)
+            return die("config: every trunk needs %s", "\"id\" and \"identity_key\"");
+        json_t *caps = json_object_get(t, "caps");
+        char *caps_s = caps ? json_dumps(caps, JSON_COMPACT) : NULL;
+        int rv = add_trunk(id, NULL, answer ? answer : "echo", ik, caps_s ? caps_s : "{}");
+        free(caps_s);
+        if (rv)
+            return rv;
+        json_t *tokens = json_object_get(t, "tokens"), *tok;
+        size_t j;
+        json_array_foreach(tokens, j, tok)
+        {
+            const char *s = json_string_value(tok);
+            if (!s || strlen(s) < 16)
+                return die("trunk %s: tokens must be strings of at least 16 characters", id);
+            char hash[65];
+            ripp_sha256_hex(s, strlen(s), hash);
+            if (store->ops->token_add(store->impl, id, hash) < 0)
+                return die("trunk %s: store write failed", id);
+        }
+    }
+    return 0;
+}
+
+static int dev_setup(opts *o, char *trunk_id, size_t idcap, char *token, size_t tokcap,
+                     char *dir, size_t dircap)
+{
+    if (o->state_dir) {
+        snprintf(dir, dircap, "%s", o->state_dir);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+            return die("cannot create %s", dir);
+    } else {
+        snprintf(dir, dircap, "/tmp/rippd-dev-XXXXXX");
+        if (!mkdtemp(dir))
+            return die("cannot create %s", dir);
+    }
+    static char cert[1100], key[1100], ipriv[1100], ipub[1100], db[1100];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(ipriv, sizeof ipriv, "%s/identity.pem", dir);
+    snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
+    snprintf(db, sizeof db, "%s/rippd.db", dir);
+    const char *names[] = {"127.0.0.1", "::1", "localhost"};
+    if (ripp_tls_make_selfsigned(cert, key, names, 3) < 0)
+        return die("cannot make a certificate in %s", dir);
+    if (ripp_es256_generate(ipriv, ipub) < 0)
+        return die("cannot make an identity key in %s", dir);
+    o->cert = cert;
+    o->key = key;
+    if (!o->db)
+        o->db = db;
+    if (!o->listen)
+        o->listen = "127.0.0.1";
+    uint8_t rnd[6];
+    if (ripp_io_random(rnd, sizeof rnd) < 0 || ripp_io_random_token(token, tokcap, 32) < 0)
+        return die("no randomness%s", "");
+    snprintf(trunk_id, idcap, "dev-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5]);
+    return 0;
+}
+
+static int print_cdr(void *ud, const ripp_cdr *d)
+{
+    (void)ud;
+    json_t *stats = json_loads(d->stats_json, 0, NULL);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:i,s:s,s:s,s:o}", "call_id",
+                          d->call_id, "trunk_id", d->trunk_id, "target", d->target, "orig_tn",
+                          d->orig_tn, "start_ms", (json_int_t)d->start_ms, "answer_ms",
+                          (json_int_t)d->answer_ms, "end_ms", (json_int_t)d->end_ms, "outcome",
+                          d->outcome, "end_code", d->end_code, "dtmf", d->dtmf, "recording",
+                          d->recording, "stats", stats ? stats : json_object());
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    printf("%s\n", s);
+    free(s);
+    json_decref(o);
+    return 0;
+}
+
+static void on_request(void *ud, ripp_xchg *x, const ripp_request *req)
+{
+    (void)ud;
+    ripp_ep_on_request(app.ep, x, req, ripp_io_now());
+}
+
+static void finish_stop(void)
+{
+    ripp_log(RIPP_LOG_INFO, "stopped");
+    uv_timer_stop(&stop_timer);
+    uv_close((uv_handle_t *)&stop_timer, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    ripp_driver_close(&driver);
+    /* the engine first: it resets what is still open while the binding can take it */
+    ripp_ep_del(app.ep);
+    app.ep = NULL;
+    ripp_h2_server_del(server);
+    server = NULL;
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (ripp_ep_undone_count(app.ep) == 0 || ripp_io_now() >= stop_deadline)
+        finish_stop();
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s;
+    if (stopping)
+        return;
+    stopping = true;
+    ripp_log(RIPP_LOG_INFO, "signal %d: ending %zu calls", signum, ripp_ep_live_count(app.ep));
+    ripp_ep_shutdown(app.ep, ripp_io_now());
+    ripp_h2_server_shutdown(server);
+    stop_deadline = ripp_io_now() + 3 * RIPP_NS_PER_SEC;
+    uv_timer_start(&stop_timer, on_stop_timer, 20, 20);
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.log_level = -1};
+    static const struct option longopts[] = {
+        {"config", required_argument, 0, 'c'},  {"listen", required_argument, 0, 'l'},
+        {"port", required_argument, 0, 'p'},    {"cert", required_argument, 0, 'C'},
+        {"key", required_argument, 0, 'K'},     {"db", required_argument, 0, 'd'},
+        {"public-authority", required_argument, 0, 'A'},
+        {"hold-timeout", required_argument, 0, 'H'},
+        {"answer", required_argument, 0, 'a'},  {"dev", no_argument, 0, 'D'},
+        {"state-dir", required_argument, 0, 's'}, {"cdrs", no_argument, 0, 'R'},
+        {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
+    int ch;
+    char *end;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o.config = optarg; break;
+        case 'l': o.listen = optarg; break;
+        case 'p':
+            o.port = (int)strtol(optarg, &end, 10);
+            if (*end || o.port < 0 || o.port > 65535)
+                return die("--port: not a port number: %s", optarg);
+            break;
+        case 'C': o.cert = optarg; break;
+        case 'K': o.key = optarg; break;
+        case 'd': o.db = optarg; break;
+        case 'A': o.public_authority = optarg; break;
+        case 'H':
+            o.hold_ms = strtol(optarg, &end, 10);
+            if (*end || o.hold_ms < 100)
+                return die("--hold-timeout: milliseconds >= 100, not %s", optarg);
+            break;
+        case 'a': o.answer = optarg; break;
+        case 'D': o.dev = true; break;
+        case 's': o.state_dir = optarg; break;
+        case 'R': o.cdrs = true; break;
+        case 'L':
+            o.log_level = ripp_app_log_level(optarg);
+            if (o.log_level < 0)
+                return die("--log-level: error, warn, info or debug, not %s", optarg);
+            break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': printf("rippd 0.1.0\n"); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rippd: unexpected argument: %s\n%s", argv[optind], usage);
+        return 2;
+    }
+    json_t *config = NULL;
+    if (o.config && load_config(&o, &config))
+        return 1;
+    ripp_app_log_init("rippd", o.log_level >= 0 ? (enum ripp_log_level)o.log_level : RIPP_LOG_INFO);
+    signal(SIGPIPE, SIG_IGN);
+
+    char trunk_id[64] = "", token[128] = "", dir[1024] = "";
+    if (o.dev && dev_setup(&o, trunk_id, sizeof trunk_id, token, sizeof token, dir, sizeof dir))
+        return 1;
+    if (!o.db)
+        o.db = "rippd.db";
+    char err[512] = "";
+    int rv = 0;
+    store = ripp_store_sqlite_open(o.db, &rv, err, sizeof err);
+    if (!store)
+        return die("database: %s", err);
+    if (o.cdrs) {
+        store->ops->cdr_each(store->impl, print_cdr, NULL);
+        ripp_store_close(store);
+        return 0;
+    }
+    int status = 1;
+    if (config && config_trunks(config))
+        goto out;
+    if (o.dev) {
+        char ipub[1100];
+        snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
+        if (add_trunk(trunk_id, token, o.answer ? o.answer : "echo", ipub, "{}"))
+            goto out;
+    } else if (o.answer) {
+        fprintf(stderr, "rippd: --answer applies to the --dev trunk; configure trunks with "
+                        "--config\n");
+        goto out;
+    }
+    if (!o.cert || !o.key) {
+        die("a TLS certificate and key are needed (--cert, --key, or --dev)%s", "");
+        goto out;
+    }
+    uv_loop_t *loop = uv_default_loop();
+    ripp_ep_config ec = {
+        .role = RIPP_ROLE_SERVER,
+        .env = ripp_io_env(),
+        .store = store,
+        .public_authority = o.public_authority,
+        .hold_timeout = o.hold_ms ? (ripp_ts)o.hold_ms * RIPP_NS_PER_MS : 0,
+        .require_identity = true,
+    };
+    app.ep = ripp_ep_new(&ec, &rippd_hooks, &app, &rv);
+    if (!app.ep) {
+        die("engine: %s", ripp_strerror(rv));
+        goto out;
+    }
+    ripp_h2_server_config sc = {
+        .host = o.listen ? o.listen : "127.0.0.1",
+        .port = o.dev && !o.port ? 0 : (o.port ? o.port : 8443),
+        .tls = {.cert_file = o.cert, .key_file = o.key},
+    };
+    server = ripp_h2_server_new(loop, &sc, on_request, &app, &rv, err, sizeof err);
+    if (!server) {
+        die("listen: %s", err);
+        goto out;
+    }
+    ripp_driver_init(&driver, loop, app.ep);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_timer_init(loop, &stop_timer);
+    int port = ripp_h2_server_port(server);
+    const char *host = sc.host;
+    bool v6 = strchr(host, ':') != NULL;
+    ripp_log(RIPP_LOG_INFO, "listening on %s%s%s:%d (h2, TLS 1.3)", v6 ? "[" : "", host,
+             v6 ? "]" : "", port);
+    if (o.dev) {
+        char url[1200], ipriv[1100];
+        snprintf(url, sizeof url, "https://%s%s%s:%d/trunks/%s", v6 ? "[" : "", host,
+                 v6 ? "]" : "", port, trunk_id);
+        snprintf(ipriv, sizeof ipriv, "%s/identity.pem", dir);
+        json_t *line = json_object();
+        json_object_set_new(line, "trunk", json_string(url));
+        json_object_set_new(line, "token", json_string(token));
+        json_object_set_new(line, "ca", json_string(o.cert));
+        json_object_set_new(line, "identity_key", json_string(ipriv));
+        char *s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        printf("%s\n", s);
+        fflush(stdout);
+        free(s);
+        json_decref(line);
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_run(loop, UV_RUN_NOWAIT);
+    status = 0;
+out:
+    if (app.ep)
+        ripp_ep_del(app.ep);
+    rippd_keys_free(app.keys);
+    if (server)
+        ripp_h2_server_del(server);
+    ripp_store_close(store);
+    json_decref(config);
+    if (uv_loop_close(uv_default_loop()) == UV_EBUSY)
+        ripp_log(RIPP_LOG_DEBUG, "loop handles still open at exit");
+    return status;
+}

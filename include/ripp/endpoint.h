@@ -1,0 +1,130 @@
+/* endpoint.h - the RIPP call engine for both roles, over the abstract HTTP exchange.
+ *
+ * A ripp_ep holds many calls. As a server it answers the RIPP resources (SPEC §2.3) for
+ * the trunks in its store; as a client it places calls on a trunk. Either way it runs, per
+ * call, the state machine (call.h), the signaling byways (event.h), the media byways with
+ * their scheduler and acks (sched.h, frame.h) and the receive jitter buffer (jbuf.h), and
+ * hands media and events to the application through hooks. It is sans-IO: requests come
+ * in through ripp_ep_on_request, outgoing requests go through a ripp_http_client, time is
+ * a parameter, and the owner arms one timer from ripp_ep_expiry.
+ *
+ * Media runs on one clock per endpoint: every frame_ms (a grid shared by all calls, so
+ * that thousands of calls cost one wakeup per interval) each call that is sending asks the
+ * application for its next frame, and each call's jitter buffer plays out what is due. */
+#ifndef RIPP_ENDPOINT_H
+#define RIPP_ENDPOINT_H
+
+#include "ripp/call.h"
+#include "ripp/caps.h"
+#include "ripp/jbuf.h"
+#include "ripp/passport.h"
+#include "ripp/sched.h"
+#include "ripp/store.h"
+#include "ripp/xchg.h"
+
+typedef struct ripp_ep ripp_ep;
+typedef struct ripp_ep_call ripp_ep_call;
+
+typedef struct ripp_ep_hooks {
+    /* Server: a call was created on trunk t (already answered 201). The application
+     * decides what happens: ripp_ep_call_send() alerting/accepted/rejected/..., at once or
+     * later from on_tick. */
+    void (*on_call_new)(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t);
+    /* Every event applied to the call, received from the peer (local=false) or sent by
+     * this side (local=true). */
+    void (*on_event)(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local);
+    /* Once per media interval while the call is active: write the next frame's payload
+     * into buf, set *codec, return its length; return 0 to send nothing this interval. */
+    int64_t (*next_frame)(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
+                          size_t cap);
+    /* One playout slot of received media (present or missing). */
+    void (*on_playout)(void *ud, ripp_ep_call *c, const ripp_jbuf_out *out);
+    /* Once per media interval for every call, before media (ringing timers etc.). */
+    void (*on_tick)(void *ud, ripp_ep_call *c, ripp_ts now);
+    /* The call is over and all its exchanges are closed or being closed; stats are final.
+     * Server: the CDR has been written (the application's extras, from
+     * ripp_ep_call_cdr(), included). The call object stays valid during this call only. */
+    void (*on_done)(void *ud, ripp_ep_call *c);
+    /* Server: hex SHA-256 of a bearer token (out: 64 chars + NUL). */
+    int (*token_hash)(void *ud, const char *token, char out[65]);
+    /* Server: ES256 verification of a PASSporT signature for trunk t. */
+    int (*verify_sig)(void *ud, const ripp_trunk_rec *t, const uint8_t *data, size_t len,
+                      const uint8_t *sig, size_t siglen);
+} ripp_ep_hooks;
+
+typedef struct ripp_ep_config {
+    enum ripp_role role;
+    const ripp_env *env;       /* wall clock and randomness */
+    uint32_t frame_ms;         /* media interval, default 20 */
+    /* server */
+    ripp_store *store;
+    const char *public_authority; /* host[:port] of call URIs; NULL: the request's */
+    ripp_ts hold_timeout;      /* P2, default 5 s */
+    ripp_ts linger;            /* an ended call answers 404 to byways and GET for this
+                                  long before it is forgotten (CDR stays); default 30 s */
+    const char *set_cookie;    /* optional Set-Cookie value sent with every 201 */
+    bool require_identity;     /* default true */
+    /* client */
+    ripp_http_client *http;
+    uint32_t reverse_byways;   /* opened at once per call, default 10 (>= 10, <= 20) */
+    ripp_ts close_grace;       /* after end, exchanges still open are reset; default 3 s */
+} ripp_ep_config;
+
+ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void *ud, int *err);
+/* Resets every exchange still open and frees all calls (no hooks are called). */
+void ripp_ep_del(ripp_ep *ep);
+
+/* Server: one incoming request (from the binding's on_request). */
+void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp_ts now);
+
+/* The next time ripp_ep_handle_expiry must run; RIPP_TS_NEVER when idle. */
+ripp_ts ripp_ep_expiry(const ripp_ep *ep);
+void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now);
+
+/* Ends every live call with `end` (reason Q.850 cause 16 text "shutdown"). */
+void ripp_ep_shutdown(ripp_ep *ep, ripp_ts now);
+size_t ripp_ep_call_count(const ripp_ep *ep); /* calls not yet forgotten */
+size_t ripp_ep_live_count(const ripp_ep *ep); /* calls not ENDED */
+/* calls whose on_done has not run yet */
+size_t ripp_ep_undone_count(const ripp_ep *ep);
+
+/* Client: place a call. */
+typedef struct ripp_place_opts {
+    const char *trunk_url; /* https://host[:port]/trunks/ID */
+    const char *token;     /* bearer token */
+    const char *target;    /* user@domain, e.g. 14085551212@e164.arpa */
+    const char *identity;  /* the Identity header value (a signed PASSporT) */
+} ripp_place_opts;
+ripp_ep_call *ripp_ep_call_place(ripp_ep *ep, const ripp_place_opts *o, ripp_ts now, int *err);
+
+/* Send an event on the call (server: alerting, accepted, rejected, failed, noanswer, end,
+ * open-reverse, migrate; client: end, tnt). seq, direction, call and timestamp are filled.
+ * Returns 0 or RIPP_ERR_STATE. Ending events start the closing of the call's byways. */
+int ripp_ep_call_send(ripp_ep_call *c, ripp_event *ev, ripp_ts now);
+/* Convenience: end with a reason (cause 16 "normal clearing" when reason is NULL). */
+int ripp_ep_call_end(ripp_ep_call *c, const ripp_reason *reason, ripp_ts now);
+
+void ripp_ep_call_set_user(ripp_ep_call *c, void *user);
+void *ripp_ep_call_user(const ripp_ep_call *c);
+const ripp_call *ripp_ep_call_fsm(const ripp_ep_call *c);
+const ripp_stats *ripp_ep_call_stats(const ripp_ep_call *c);
+const char *ripp_ep_call_id(const ripp_ep_call *c);   /* the UUID */
+const char *ripp_ep_call_uri(const ripp_ep_call *c);  /* absolute call URI ("" before 201) */
+/* The codec the peer last sent voice in (RIPP_CODEC_NONE before any). */
+enum ripp_codec ripp_ep_call_rx_codec(const ripp_ep_call *c);
+/* The caps the peer advertised (server: defaults; client: the trunk's if set). */
+void ripp_ep_call_set_peer_caps(ripp_ep_call *c, const ripp_caps *caps);
+const ripp_caps *ripp_ep_call_peer_caps(const ripp_ep_call *c);
+/* Server: the CDR the engine will write at the end; the application may fill dtmf and
+ * recording. */
+ripp_cdr *ripp_ep_call_cdr(ripp_ep_call *c);
+/* Setup failure details (client): HTTP status and problem, when the POST was refused. */
+int ripp_ep_call_setup_status(const ripp_ep_call *c, char *detail, size_t cap);
+/* Counters for tests and metrics. */
+typedef struct ripp_ep_counters {
+    uint64_t requests, problems, calls_created, calls_ended;
+    uint64_t byways_fwd, byways_rev, byways_sig;
+} ripp_ep_counters;
+const ripp_ep_counters *ripp_ep_counters_get(const ripp_ep *ep);
+
+#endif

@@ -1,0 +1,581 @@
+/* The call engine shared by both roles: the call table, the media clock, events, media
+ * frames and acks. Role-specific request handling is in ep_server.c and ep_client.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_internal.h"
+
+uint64_t ep_wall_us(const ripp_ep *ep) { return ep->cfg.env->wall_us(ep->cfg.env->ud); }
+ripp_ts ep_now(const ripp_ep *ep) { return ep->cfg.env->mono_ns(ep->cfg.env->ud); }
+
+static size_t hash_id(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return (size_t)(h % n);
+}
+
+ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void *ud, int *err)
+{
+    int rv = RIPP_ERR_INVAL;
+    ripp_ep *ep = NULL;
+    if (!cfg || !hooks || !cfg->env || !cfg->env->wall_us || !cfg->env->mono_ns)
+        goto out;
+    if (cfg->role == RIPP_ROLE_SERVER && (!cfg->store || !hooks->token_hash))
+        goto out;
+    if (cfg->role == RIPP_ROLE_CLIENT && !cfg->http)
+        goto out;
+    rv = RIPP_ERR_NOMEM;
+    ep = calloc(1, sizeof *ep);
+    if (!ep)
+        goto out;
+    ep->cfg = *cfg;
+    ep->hooks = *hooks;
+    ep->ud = ud;
+    if (!ep->cfg.frame_ms)
+        ep->cfg.frame_ms = 20;
+    if (!ep->cfg.hold_timeout)
+        ep->cfg.hold_timeout = 5 * RIPP_NS_PER_SEC;
+    if (!ep->cfg.linger)
+        ep->cfg.linger = 30 * RIPP_NS_PER_SEC;
+    if (!ep->cfg.reverse_byways)
+        ep->cfg.reverse_byways = 10;
+    if (ep->cfg.reverse_byways > RIPP_MAX_BYWAYS)
+        ep->cfg.reverse_byways = RIPP_MAX_BYWAYS;
+    if (!ep->cfg.close_grace)
+        ep->cfg.close_grace = 3 * RIPP_NS_PER_SEC;
+    ep->table_size = 4099;
+    ep->table = calloc(ep->table_size, sizeof *ep->table);
+    if (!ep->table) {
+        free(ep);
+        ep = NULL;
+        goto out;
+    }
+    ep->next_tick = RIPP_TS_NEVER;
+    rv = 0;
+out:
+    if (err)
+        *err = rv;
+    return ep;
+}
+
+void ep_call_free(ripp_ep_call *c)
+{
+    ripp_ep *ep = c->ep;
+    /* unlink from the hash chain and the list */
+    ripp_ep_call **pp = &ep->table[hash_id(c->id, ep->table_size)];
+    while (*pp && *pp != c)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = c->hnext;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ep->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ep->ncalls--;
+    if (c->fsm.state != RIPP_CALL_ENDED && ep->nlive)
+        ep->nlive--;
+    while (c->bws) {
+        ep_bw *b = c->bws;
+        ep_bw_detach(b);
+        ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
+    }
+    for (size_t i = 0; i < c->nlog; i++)
+        free(c->log[i]);
+    free(c->log);
+    for (size_t i = 0; i < c->npending; i++)
+        free(c->pending[i]);
+    free(c->pending);
+    ripp_sched_free(&c->tx);
+    if (c->rx_init)
+        ripp_jbuf_free(&c->rx);
+    free(c);
+}
+
+void ripp_ep_del(ripp_ep *ep)
+{
+    if (!ep)
+        return;
+    while (ep->calls)
+        ep_call_free(ep->calls);
+    free(ep->table);
+    free(ep);
+}
+
+ripp_ep_call *ep_call_new(ripp_ep *ep, const char *id, ripp_ts now)
+{
+    ripp_ep_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->ep = ep;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    snprintf(c->path, sizeof c->path, "/call/%s", id);
+    c->rx_seq_max = -1;
+    ripp_caps_init_default(&c->peer_caps);
+    size_t h = hash_id(c->id, ep->table_size);
+    c->hnext = ep->table[h];
+    ep->table[h] = c;
+    c->next = ep->calls;
+    if (ep->calls)
+        ep->calls->prev = c;
+    ep->calls = c;
+    ep->ncalls++;
+    ep->nlive++;
+    if (ep->next_tick == RIPP_TS_NEVER)
+        ep->next_tick = now - now % (ep->cfg.frame_ms * RIPP_NS_PER_MS) +
+                        ep->cfg.frame_ms * RIPP_NS_PER_MS;
+    return c;
+}
+
+void ep_call_rekey(ripp_ep_call *c, const char *id)
+{
+    ripp_ep *ep = c->ep;
+    ripp_ep_call **pp = &ep->table[hash_id(c->id, ep->table_size)];
+    while (*pp && *pp != c)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = c->hnext;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    size_t h = hash_id(c->id, ep->table_size);
+    c->hnext = ep->table[h];
+    ep->table[h] = c;
+}
+
+ripp_ep_call *ep_call_find(ripp_ep *ep, const char *id)
+{
+    for (ripp_ep_call *c = ep->table[hash_id(id, ep->table_size)]; c; c = c->hnext)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+ep_bw *ep_bw_new(ripp_ep_call *c, ripp_xchg *x, enum bw_kind kind)
+{
+    ep_bw *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->call = c;
+    b->ep = c->ep;
+    b->x = x;
+    b->kind = b->pkind = kind;
+    b->sched_idx = -1;
+    b->first_event = true;
+    switch (kind) {
+    case BW_MEDIA_RX:
+        b->p.fp = malloc(sizeof *b->p.fp);
+        if (!b->p.fp) {
+            free(b);
+            return NULL;
+        }
+        ripp_frame_parser_init(b->p.fp);
+        break;
+    case BW_MEDIA_TX:
+        ripp_ack_parser_init(&b->p.ap);
+        break;
+    case BW_EV_RX:
+        ripp_event_parser_init(&b->p.ev);
+        break;
+    default:
+        break;
+    }
+    b->next = c->bws;
+    if (c->bws)
+        c->bws->prev = b;
+    c->bws = b;
+    return b;
+}
+
+/* Detach a byway from its call (the exchange itself lives on until its on_close, which
+ * frees b). Scheduler slots and counters are released here. */
+void ep_bw_detach(ep_bw *b)
+{
+    ripp_ep_call *c = b->call;
+    if (!c)
+        return;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        c->bws = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    b->next = b->prev = NULL;
+    if (b->kind == BW_MEDIA_TX && b->sched_idx >= 0) {
+        ripp_sched_remove_byway(&c->tx, b->sched_idx);
+        b->sched_idx = -1;
+    }
+    if (b->kind == BW_EV_RX || b->kind == BW_EV_TX) {
+        if (c->fsm.role == RIPP_ROLE_SERVER)
+            ripp_call_sig_byway_closed(&c->fsm, ep_now(c->ep));
+        if (b->kind == BW_EV_TX && c->n_ev_get)
+            c->n_ev_get--;
+    }
+    if (c->put == b)
+        c->put = NULL;
+    b->call = NULL;
+}
+
+void ep_bw_free(ep_bw *b)
+{
+    ep_bw_detach(b);
+    if (b->pkind == BW_MEDIA_RX)
+        free(b->p.fp);
+    else if (b->pkind == BW_EV_RX)
+        ripp_event_parser_free(&b->p.ev);
+    free(b->body);
+    free(b);
+}
+
+/* ---- events ---- */
+
+void ep_call_ended(ripp_ep_call *c, ripp_ts now)
+{
+    ripp_ep *ep = c->ep;
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->ended_at = now;
+    if (ep->nlive)
+        ep->nlive--;
+    ep->counters.calls_ended++;
+    ripp_sched_finish(&c->tx);
+    if (c->fsm.role == RIPP_ROLE_SERVER)
+        ep_server_close_call(c);
+    else
+        ep_client_close_call(c);
+}
+
+void ep_call_applied(ripp_ep_call *c, const ripp_event *ev, bool local, ripp_ts now)
+{
+    ripp_ep *ep = c->ep;
+    int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
+    if (ev->type == RIPP_EV_ACCEPTED && !c->cdr.answer_ms)
+        c->cdr.answer_ms = wall_ms;
+    if (ep->hooks.on_event)
+        ep->hooks.on_event(ep->ud, c, ev, local);
+    if (c->fsm.role == RIPP_ROLE_SERVER)
+        ep_persist(c, now);
+    if (c->fsm.state == RIPP_CALL_ENDED)
+        ep_call_ended(c, now);
+}
+
+int ep_call_on_peer_event(ripp_ep_call *c, const ripp_event *ev, ripp_ts now)
+{
+    int rv = ripp_call_on_event(&c->fsm, ev, now);
+    if (rv == RIPP_ERR_DUP || rv == RIPP_ERR_STATE)
+        return 0; /* dropped (D19) or ignored and logged (D18) */
+    if (rv < 0)
+        return rv;
+    if (ev->type == RIPP_EV_OPEN_REVERSE && c->fsm.role == RIPP_ROLE_CLIENT)
+        c->reverse_wanted += ev->count ? ev->count : 1;
+    ep_call_applied(c, ev, false, now);
+    return 0;
+}
+
+int ripp_ep_call_send(ripp_ep_call *c, ripp_event *ev, ripp_ts now)
+{
+    ripp_ep *ep = c->ep;
+    int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
+    int rv = ripp_call_prepare_event(&c->fsm, ev, wall_ms);
+    if (rv < 0)
+        return rv;
+    char buf[4096];
+    int64_t len = ripp_event_encode(ev, buf, sizeof buf);
+    if (len < 0)
+        return (int)len;
+    if (c->fsm.role == RIPP_ROLE_SERVER)
+        ep_server_broadcast(c, buf, (size_t)len);
+    else
+        ep_client_send_json(c, buf, (size_t)len);
+    ep_call_applied(c, ev, true, now);
+    return 0;
+}
+
+int ripp_ep_call_end(ripp_ep_call *c, const ripp_reason *reason, ripp_ts now)
+{
+    ripp_event ev;
+    ripp_event_init(&ev, RIPP_EV_END);
+    if (reason) {
+        ev.reason = *reason;
+    } else {
+        ev.reason.present = true;
+        snprintf(ev.reason.protocol, sizeof ev.reason.protocol, "Q.850");
+        ev.reason.cause = 16;
+        snprintf(ev.reason.text, sizeof ev.reason.text, "normal clearing");
+    }
+    return ripp_ep_call_send(c, &ev, now);
+}
+
+void ripp_ep_shutdown(ripp_ep *ep, ripp_ts now)
+{
+    ripp_reason r = {.present = true, .cause = 16};
+    snprintf(r.protocol, sizeof r.protocol, "Q.850");
+    snprintf(r.text, sizeof r.text, "shutdown");
+    for (ripp_ep_call *c = ep->calls; c; c = c->next)
+        if (c->fsm.state != RIPP_CALL_ENDED && c->fsm.state != RIPP_CALL_IDLE &&
+            c->fsm.state != RIPP_CALL_SETUP_SENT)
+            ripp_ep_call_end(c, &r, now);
+}
+
+/* ---- media ---- */
+
+void ep_sched_init(ripp_ep_call *c, bool can_open, ripp_ts now)
+{
+    ripp_sched_config sc = {
+        .dir = c->fsm.role == RIPP_ROLE_SERVER ? RIPP_DIR_S2C : RIPP_DIR_C2S,
+        .channel = 1,
+        .can_open = can_open,
+        .frame_ms = c->ep->cfg.frame_ms,
+        .ts0_ms = ep_wall_us(c->ep) / 1000,
+    };
+    ripp_sched_init(&c->tx, &sc,
+                    can_open ? &ep_sched_ops_client : &ep_sched_ops_server, c);
+}
+
+int ep_media_write_ack(ep_bw *b, uint32_t seq)
+{
+    uint8_t rec[RIPP_ACK_MAX_RECORD];
+    ripp_ack ack = {.seq = seq, .channel = b->hdr.channel ? b->hdr.channel : 1,
+                    .rx_time_us = ep_wall_us(b->ep)};
+    int64_t n = ripp_ack_encode(rec, sizeof rec, &ack);
+    if (n < 0)
+        return (int)n;
+    return ripp_xchg_write(b->x, rec, (size_t)n);
+}
+
+void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, size_t len,
+                       ripp_ts now)
+{
+    ripp_ep_call *c = b->call;
+    uint64_t seq = (uint64_t)b->hdr.seq_base + seq_offset;
+    if (!c || seq > UINT32_MAX)
+        return;
+    ep_media_write_ack(b, (uint32_t)seq); /* every frame is acked, even late ones */
+    if (c->fsm.state == RIPP_CALL_ENDED)
+        return;
+    if (!c->rx_init) {
+        ripp_jbuf_config jc = {.frame_ms = b->hdr.frame_ms, .slot_size = EP_JBUF_SLOT};
+        if (ripp_jbuf_init(&c->rx, &jc, &c->tx.stats) < 0)
+            return;
+        c->rx_init = true;
+        c->rx_frame_ms = b->hdr.frame_ms;
+    }
+    if ((int64_t)seq > c->rx_seq_max)
+        c->rx_seq_max = (int64_t)seq;
+    if (ripp_codec_is_voice(b->hdr.codec))
+        c->rx_codec = b->hdr.codec;
+    ripp_jbuf_put(&c->rx, (uint32_t)seq, b->hdr.codec, payload, len, now);
+}
+
+typedef struct {
+    ep_bw *b;
+    ripp_ts now;
+} cb_ctx;
+
+int ep_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len)
+{
+    cb_ctx *ctx = ud;
+    ep_media_on_frame(ctx->b, seq_offset, payload, len, ctx->now);
+    return 0;
+}
+
+int ep_ack_cb(void *ud, const ripp_ack *ack)
+{
+    cb_ctx *ctx = ud;
+    ep_bw *b = ctx->b;
+    if (b->call && b->sched_idx >= 0)
+        ripp_sched_on_ack(&b->call->tx, b->sched_idx, ack, ctx->now);
+    return 0;
+}
+
+/* Server: the scheduler writes on a reverse byway; the first frame sends the response
+ * headers with RIPP-Media (D22). */
+static int server_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *hdr,
+                              const uint8_t *rec, size_t len)
+{
+    ep_bw *b = user;
+    (void)ud;
+    (void)idx;
+    if (!b)
+        return RIPP_ERR_STATE;
+    if (hdr) {
+        char val[RIPP_MEDIA_HDR_MAX];
+        if (ripp_media_hdr_format(hdr, val, sizeof val) < 0)
+            return RIPP_ERR_LIMIT;
+        ripp_hdr h[] = {{"ripp-media", val}, {"content-type", "application/octet-stream"}};
+        int rv = ripp_xchg_respond(b->x, 200, h, 2, false);
+        if (rv < 0)
+            return rv;
+        b->responded = true;
+    }
+    return ripp_xchg_write(b->x, rec, len);
+}
+
+static void server_want_more(void *ud, uint32_t count)
+{
+    ripp_ep_call *c = ud;
+    ripp_event ev;
+    ripp_event_init(&ev, RIPP_EV_OPEN_REVERSE);
+    ev.count = count;
+    ripp_ep_call_send(c, &ev, ep_now(c->ep));
+}
+
+static void abort_byway(void *ud, int idx, void *user)
+{
+    ep_bw *b = user;
+    (void)ud;
+    (void)idx;
+    if (!b)
+        return;
+    b->sched_idx = -1;
+    ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
+}
+
+const ripp_sched_ops ep_sched_ops_server = {
+    .write_frame = server_write_frame,
+    .want_more_byways = server_want_more,
+    .abort_byway = abort_byway,
+};
+
+const ripp_sched_ops ep_sched_ops_client = {
+    .write_frame = ep_client_write_frame,
+    .want_more_byways = NULL,
+    .abort_byway = abort_byway,
+};
+
+/* ---- persistence ---- */
+
+void ep_persist(ripp_ep_call *c, ripp_ts now)
+{
+    ripp_ep *ep = c->ep;
+    if (!ep->cfg.store)
+        return;
+    ripp_call_rec *r = &c->rec;
+    r->state = c->fsm.state;
+    r->last_seq_c2s = c->fsm.last_seq_in;
+    r->last_seq_s2c = (int64_t)c->fsm.next_seq_out - 1;
+    r->media_seq_c2s = c->rx_seq_max;
+    r->media_seq_s2c = (int64_t)c->tx.next_seq - 1;
+    r->updated_ms = (int64_t)(ep_wall_us(ep) / 1000);
+    if (ep->cfg.store->ops->call_put(ep->cfg.store->impl, r) < 0)
+        ripp_log(RIPP_LOG_WARN, "call %s: store write failed", c->id);
+    c->next_persist = now + EP_PERSIST_EVERY;
+}
+
+static void write_cdr(ripp_ep_call *c)
+{
+    ripp_ep *ep = c->ep;
+    ripp_cdr *d = &c->cdr;
+    snprintf(d->call_id, sizeof d->call_id, "%s", c->id);
+    d->end_ms = (int64_t)(ep_wall_us(ep) / 1000);
+    snprintf(d->outcome, sizeof d->outcome, "%s", ripp_call_outcome_name(c->fsm.outcome));
+    d->end_code = c->fsm.end_code;
+    ripp_stats_format_json(&c->tx.stats, d->stats_json, sizeof d->stats_json);
+    if (ep->cfg.store && ep->cfg.store->ops->cdr_put(ep->cfg.store->impl, d) < 0)
+        ripp_log(RIPP_LOG_ERROR, "call %s: CDR write failed", c->id);
+}
+
+/* ---- the media clock ---- */
+
+ripp_ts ripp_ep_expiry(const ripp_ep *ep) { return ep->ncalls ? ep->next_tick : RIPP_TS_NEVER; }
+
+static void call_tick(ripp_ep_call *c, ripp_ts now)
+{
+    ripp_ep *ep = c->ep;
+    if (c->fsm.state != RIPP_CALL_ENDED) {
+        if (ripp_call_handle_expiry(&c->fsm, now)) {
+            ripp_log(RIPP_LOG_INFO, "call %s: no signaling byway for the hold time; ended",
+                     c->id);
+            ep_call_applied(c, &c->fsm.last_event, true, now);
+            return;
+        }
+        if (ep->hooks.on_tick)
+            ep->hooks.on_tick(ep->ud, c, now);
+        if (c->fsm.state == RIPP_CALL_ENDED)
+            return;
+        ripp_sched_handle_expiry(&c->tx, now);
+        if (c->fsm.role == RIPP_ROLE_CLIENT)
+            ep_client_tick(c, now);
+        if (c->fsm.state == RIPP_CALL_ACTIVE && ep->hooks.next_frame) {
+            uint8_t buf[RIPP_FRAME_MAX_PAYLOAD];
+            enum ripp_codec codec = RIPP_CODEC_NONE;
+            int64_t n = ep->hooks.next_frame(ep->ud, c, &codec, buf, sizeof buf);
+            if (n > 0) {
+                int rv = ripp_sched_submit(&c->tx, codec, buf, (size_t)n, now,
+                                           ep_wall_us(ep), NULL);
+                if (rv == RIPP_ERR_LIMIT) /* sequence space exhausted (M75) */
+                    ripp_ep_call_end(c, NULL, now);
+            }
+        }
+        if (c->rx_init && ep->hooks.on_playout) {
+            ripp_jbuf_out out;
+            while (ripp_jbuf_pop(&c->rx, now, &out) == 1)
+                ep->hooks.on_playout(ep->ud, c, &out);
+        }
+        if (c->fsm.role == RIPP_ROLE_SERVER && now >= c->next_persist)
+            ep_persist(c, now);
+    }
+}
+
+void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
+{
+    if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick)
+        return;
+    ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS;
+    /* stay on the grid; skip intervals we slept through rather than bursting */
+    ep->next_tick += step;
+    if (ep->next_tick <= now)
+        ep->next_tick = now - now % step + step;
+    ripp_ep_call *next;
+    for (ripp_ep_call *c = ep->calls; c; c = next) {
+        next = c->next;
+        call_tick(c, now);
+        if (c->fsm.state != RIPP_CALL_ENDED)
+            continue;
+        if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {
+            c->done = true;
+            if (c->fsm.role == RIPP_ROLE_SERVER)
+                write_cdr(c);
+            if (ep->hooks.on_done)
+                ep->hooks.on_done(ep->ud, c);
+        }
+        ripp_ts forget = c->fsm.role == RIPP_ROLE_SERVER ? ep->cfg.linger : ep->cfg.close_grace;
+        if (c->done && now >= c->ended_at + forget)
+            ep_call_free(c);
+    }
+    if (!ep->ncalls)
+        ep->next_tick = RIPP_TS_NEVER;
+}
+
+/* ---- accessors ---- */
+
+size_t ripp_ep_call_count(const ripp_ep *ep) { return ep->ncalls; }
+size_t ripp_ep_live_count(const ripp_ep *ep) { return ep->nlive; }
+size_t ripp_ep_undone_count(const ripp_ep *ep)
+{
+    size_t n = 0;
+    for (const ripp_ep_call *c = ep->calls; c; c = c->next)
+        n += !c->done;
+    return n;
+}
+void ripp_ep_call_set_user(ripp_ep_call *c, void *user) { c->user = user; }
+void *ripp_ep_call_user(const ripp_ep_call *c) { return c->user; }
+const ripp_call *ripp_ep_call_fsm(const ripp_ep_call *c) { return &c->fsm; }
+const ripp_stats *ripp_ep_call_stats(const ripp_ep_call *c) { return &c->tx.stats; }
+const char *ripp_ep_call_id(const ripp_ep_call *c) { return c->id; }
+const char *ripp_ep_call_uri(const ripp_ep_call *c) { return c->uri; }
+enum ripp_codec ripp_ep_call_rx_codec(const ripp_ep_call *c) { return c->rx_codec; }
+void ripp_ep_call_set_peer_caps(ripp_ep_call *c, const ripp_caps *caps) { c->peer_caps = *caps; }
+const ripp_caps *ripp_ep_call_peer_caps(const ripp_ep_call *c) { return &c->peer_caps; }
+ripp_cdr *ripp_ep_call_cdr(ripp_ep_call *c) { return &c->cdr; }
+const ripp_ep_counters *ripp_ep_counters_get(const ripp_ep *ep) { return &ep->counters; }
+
+int ripp_ep_call_setup_status(const ripp_ep_call *c, char *detail, size_t cap)
+{
+    if (detail && cap)
+        snprintf(detail, cap, "%s", c->setup_detail);
+    return c->setup_status;
+}

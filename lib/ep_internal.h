@@ -1,0 +1,133 @@
+/* Private structures of the call engine (endpoint.h). */
+#ifndef RIPP_EP_INTERNAL_H
+#define RIPP_EP_INTERNAL_H
+
+#include "ripp/endpoint.h"
+#include "ripp/event.h"
+#include "ripp/frame.h"
+#include "ripp/media_hdr.h"
+#include "ripp/problem.h"
+
+#define EP_MAX_LOG 64       /* events kept for replay on a new signaling GET */
+#define EP_MAX_COOKIES 10
+#define EP_MAX_COOKIE_LEN (5 * 1024)
+#define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
+#define EP_JBUF_SLOT 512    /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
+
+enum bw_kind {
+    BW_SETUP,    /* client: POST calls */
+    BW_EV_TX,    /* we write events (server GET, client PUT) */
+    BW_EV_RX,    /* we read events (server PUT, client GET) */
+    BW_MEDIA_TX, /* we write frames and read acks (server reverse, client forward) */
+    BW_MEDIA_RX, /* we read frames and write acks (server forward, client reverse) */
+    BW_DISCARD,  /* refused or finished: ignore whatever still arrives */
+};
+
+typedef struct ep_bw {
+    struct ep_bw *next, *prev;
+    ripp_ep_call *call; /* NULL once the call is gone */
+    ripp_ep *ep;
+    ripp_xchg *x;
+    enum bw_kind kind;
+    enum bw_kind pkind; /* the kind it was created as: which parser it owns */
+    bool responded;   /* server: response headers sent; client: response headers seen */
+    bool ended_local; /* our body ended */
+    bool first_event; /* BW_EV_TX: nothing written after "[" yet */
+    int status;       /* client: response status */
+    int sched_idx;    /* BW_MEDIA_TX: scheduler slot, -1 none */
+    bool have_hdr;    /* BW_MEDIA_RX: hdr valid */
+    ripp_media_hdr hdr;
+    union {
+        ripp_frame_parser *fp;
+        ripp_ack_parser ap;
+        ripp_event_parser ev;
+    } p;
+    /* client setup: the problem body of a refused POST */
+    char *body;
+    size_t body_len;
+} ep_bw;
+
+struct ripp_ep_call {
+    ripp_ep *ep;
+    ripp_ep_call *hnext;           /* hash bucket chain */
+    ripp_ep_call *next, *prev;     /* all calls */
+    char id[40];
+    char path[RIPP_URI_MAX];        /* /call/<uuid> */
+    char uri[RIPP_URI_MAX];        /* absolute */
+    ripp_call fsm;
+    ripp_sched tx;
+    ripp_jbuf rx;
+    bool rx_init;
+    enum ripp_codec rx_codec;
+    uint32_t rx_frame_ms;
+    int64_t rx_seq_max;
+    ripp_caps peer_caps;
+    ep_bw *bws;                    /* every open exchange of the call */
+    unsigned n_fwd, n_rev, n_ev_get;
+    char **log;                    /* server: encoded events sent, for replay */
+    size_t nlog;
+    char **pending;                /* client: encoded events waiting for the PUT byway */
+    size_t npending;
+    ep_bw *put;                    /* client: the signaling PUT */
+    ripp_cdr cdr;
+    ripp_call_rec rec;
+    ripp_ts ended_at, next_persist;
+    bool done;                     /* on_done delivered */
+    bool closing;                  /* byways are being closed */
+    void *user;
+    /* client */
+    char trunk_url[RIPP_URI_MAX];
+    char auth[1200];
+    char cookie[EP_MAX_COOKIES * 256];
+    int setup_status;
+    char setup_detail[512];
+    uint32_t reverse_wanted;
+    uint32_t reverse_opened_total;
+};
+
+struct ripp_ep {
+    ripp_ep_config cfg;
+    ripp_ep_hooks hooks;
+    void *ud;
+    ripp_ep_call **table;
+    size_t table_size;
+    ripp_ep_call *calls;
+    size_t ncalls, nlive;
+    ripp_ts next_tick;
+    ripp_ep_counters counters;
+};
+
+/* ep.c */
+uint64_t ep_wall_us(const ripp_ep *ep);
+ripp_ts ep_now(const ripp_ep *ep);
+ripp_ep_call *ep_call_new(ripp_ep *ep, const char *id, ripp_ts now);
+ripp_ep_call *ep_call_find(ripp_ep *ep, const char *id);
+void ep_call_free(ripp_ep_call *c);
+ep_bw *ep_bw_new(ripp_ep_call *c, ripp_xchg *x, enum bw_kind kind);
+void ep_bw_detach(ep_bw *b);
+void ep_bw_free(ep_bw *b);
+void ep_call_ended(ripp_ep_call *c, ripp_ts now);
+void ep_call_rekey(ripp_ep_call *c, const char *id);
+void ep_call_applied(ripp_ep_call *c, const ripp_event *ev, bool local, ripp_ts now);
+int ep_call_on_peer_event(ripp_ep_call *c, const ripp_event *ev, ripp_ts now);
+void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, size_t len,
+                       ripp_ts now);
+int ep_media_write_ack(ep_bw *b, uint32_t seq);
+void ep_persist(ripp_ep_call *c, ripp_ts now);
+void ep_sched_init(ripp_ep_call *c, bool can_open, ripp_ts now);
+int ep_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len);
+int ep_ack_cb(void *ud, const ripp_ack *ack);
+extern const ripp_sched_ops ep_sched_ops_server, ep_sched_ops_client;
+
+/* ep_server.c */
+void ep_server_close_call(ripp_ep_call *c);
+int ep_server_broadcast(ripp_ep_call *c, const char *json, size_t len);
+
+/* ep_client.c */
+void ep_client_close_call(ripp_ep_call *c);
+int ep_client_send_json(ripp_ep_call *c, const char *json, size_t len);
+void ep_client_tick(ripp_ep_call *c, ripp_ts now);
+int ep_client_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *hdr,
+                          const uint8_t *rec, size_t len);
+
+#endif

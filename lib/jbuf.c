@@ -1,0 +1,242 @@
+/* The receiver jitter buffer (SPEC §4.5). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ripp/jbuf.h"
+
+static bool frame_ms_ok(uint32_t ms)
+{
+    return ms == 10 || ms == 20 || ms == 30 || ms == 40 || ms == 60;
+}
+
+int ripp_jbuf_init(ripp_jbuf *jb, const ripp_jbuf_config *cfg, ripp_stats *stats)
+{
+    int rc = RIPP_ERR_INVAL;
+    memset(jb, 0, sizeof *jb);
+    ripp_jbuf_config c = cfg ? *cfg : (ripp_jbuf_config){0};
+    if (!c.frame_ms)
+        c.frame_ms = 20;
+    if (!c.min_delay)
+        c.min_delay = 20 * RIPP_NS_PER_MS;
+    if (!c.max_delay)
+        c.max_delay = 200 * RIPP_NS_PER_MS;
+    if (!c.slot_size)
+        c.slot_size = sizeof jb->out;
+    if (!frame_ms_ok(c.frame_ms) || c.min_delay > c.max_delay ||
+        c.slot_size > sizeof jb->out)
+        goto out;
+    ripp_ts frame = (ripp_ts)c.frame_ms * RIPP_NS_PER_MS;
+    c.min_delay = (c.min_delay + frame - 1) / frame * frame;
+    c.max_delay = c.max_delay / frame * frame;
+    if (c.max_delay < c.min_delay)
+        c.max_delay = c.min_delay;
+    if (!c.capacity)
+        c.capacity = (uint32_t)(c.max_delay / frame) + 8;
+    if (c.capacity < 2 || c.capacity > (1u << 20))
+        goto out;
+
+    rc = RIPP_ERR_NOMEM;
+    jb->slots = calloc(c.capacity, sizeof *jb->slots);
+    jb->pool = malloc((size_t)c.capacity * c.slot_size);
+    if (!jb->slots || !jb->pool) {
+        free(jb->slots);
+        free(jb->pool);
+        jb->slots = NULL;
+        jb->pool = NULL;
+        goto out;
+    }
+    for (uint32_t i = 0; i < c.capacity; i++)
+        jb->slots[i].data = jb->pool + (size_t)i * c.slot_size;
+    jb->cfg = c;
+    jb->stats = stats;
+    jb->delay = c.min_delay;
+    jb->last_codec = RIPP_CODEC_NONE;
+    rc = 0;
+out:
+    return rc;
+}
+
+void ripp_jbuf_free(ripp_jbuf *jb)
+{
+    free(jb->slots);
+    free(jb->pool);
+    jb->slots = NULL;
+    jb->pool = NULL;
+    jb->stored = 0;
+}
+
+static ripp_ts frame_ns(const ripp_jbuf *jb)
+{
+    return (ripp_ts)jb->cfg.frame_ms * RIPP_NS_PER_MS;
+}
+
+/* RFC 3550 §6.4.1, with the frame's nominal time standing in for the RTP timestamp. */
+static void update_jitter(ripp_jbuf *jb, uint32_t seq, ripp_ts now)
+{
+    if (jb->have_last) {
+        double arrival = (double)now - (double)jb->last_rx;
+        double nominal = ((double)seq - (double)jb->last_rx_seq) * (double)frame_ns(jb);
+        double d = fabs(arrival - nominal);
+        jb->jitter_ns += (d - jb->jitter_ns) / 16.0;
+    }
+    jb->have_last = true;
+    jb->last_rx = now;
+    jb->last_rx_seq = seq;
+}
+
+/* Rounding up ignores this much excess: the estimate only decays towards zero, and clock
+ * granularity alone produces jitter of this order. */
+#define JITTER_SLACK RIPP_NS_PER_MS
+
+static ripp_ts target_delay(const ripp_jbuf *jb)
+{
+    ripp_ts frame = frame_ns(jb);
+    double want = (double)frame + 3.0 * jb->jitter_ns - (double)JITTER_SLACK;
+    if (want >= (double)jb->cfg.max_delay)
+        return jb->cfg.max_delay;
+    ripp_ts t = ((ripp_ts)want + frame - 1) / frame * frame;
+    if (t < jb->cfg.min_delay)
+        t = jb->cfg.min_delay;
+    if (t > jb->cfg.max_delay)
+        t = jb->cfg.max_delay;
+    return t;
+}
+
+static void store(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
+                  size_t len)
+{
+    ripp_jbuf_slot *sl = &jb->slots[seq % jb->cfg.capacity];
+    sl->used = true;
+    sl->seq = seq;
+    sl->codec = codec;
+    sl->len = (uint16_t)len;
+    memcpy(sl->data, payload, len);
+    jb->stored++;
+    if (seq > jb->high_seq)
+        jb->high_seq = seq;
+    if (jb->stats)
+        jb->stats->rx_frames++;
+}
+
+int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
+                  size_t len, ripp_ts now)
+{
+    if (len == 0 || !payload)
+        return RIPP_ERR_INVAL;
+    if (len > jb->cfg.slot_size)
+        return RIPP_ERR_LIMIT;
+    if (!jb->started) {
+        jb->started = true;
+        jb->anchor_rx = now;
+        jb->anchor_seq = seq;
+        jb->next_seq = seq;
+        jb->high_seq = seq;
+        jb->next_due = now + jb->delay;
+        update_jitter(jb, seq, now);
+        store(jb, seq, codec, payload, len);
+        return 0;
+    }
+    uint32_t cap = jb->cfg.capacity;
+    if (seq < jb->next_seq) {
+        /* Striping may deliver a frame before its predecessor; until playout has begun
+         * the earlier one can still take its place at the front. */
+        if (!jb->played && (uint64_t)jb->high_seq - seq < cap) {
+            ripp_ts back = (ripp_ts)(jb->next_seq - seq) * frame_ns(jb);
+            jb->next_due = jb->next_due > back ? jb->next_due - back : 0;
+            jb->next_seq = seq;
+        } else {
+            update_jitter(jb, seq, now);
+            if (jb->stats)
+                jb->stats->rx_late++;
+            return RIPP_ERR_LATE;
+        }
+    }
+    if ((uint64_t)seq - jb->next_seq >= cap)
+        return RIPP_ERR_LIMIT;
+    ripp_jbuf_slot *sl = &jb->slots[seq % cap];
+    if (sl->used && sl->seq == seq) {
+        if (jb->stats)
+            jb->stats->rx_duplicates++;
+        return RIPP_ERR_DUP;
+    }
+    update_jitter(jb, seq, now);
+    store(jb, seq, codec, payload, len);
+    return 0;
+}
+
+static ripp_jbuf_slot *slot_of(ripp_jbuf *jb, uint32_t seq)
+{
+    ripp_jbuf_slot *sl = &jb->slots[seq % jb->cfg.capacity];
+    return sl->used && sl->seq == seq ? sl : NULL;
+}
+
+static void drop_slot(ripp_jbuf *jb, ripp_jbuf_slot *sl)
+{
+    if (sl) {
+        sl->used = false;
+        jb->stored--;
+    }
+}
+
+static void conceal(ripp_jbuf *jb, ripp_jbuf_out *out)
+{
+    out->seq = jb->next_seq;
+    out->present = false;
+    out->codec = jb->last_codec;
+    out->payload = NULL;
+    out->len = 0;
+    if (jb->stats)
+        jb->stats->rx_concealed++;
+}
+
+int ripp_jbuf_pop(ripp_jbuf *jb, ripp_ts now, ripp_jbuf_out *out)
+{
+    if (!jb->started || now < jb->next_due)
+        return 0;
+    ripp_ts frame = frame_ns(jb);
+    jb->played = true;
+    ripp_jbuf_slot *sl = slot_of(jb, jb->next_seq);
+    if (!sl || sl->codec == RIPP_CODEC_CN) {
+        ripp_ts target = target_delay(jb);
+        if (target > jb->delay) {
+            /* Grow: an extra concealed interval; the slot waits one more frame. */
+            jb->delay += frame;
+            jb->next_due += frame;
+            conceal(jb, out);
+            return 1;
+        }
+        if (target < jb->delay) {
+            /* Shrink: drop the gap or the noise frame and play the next slot now. */
+            jb->delay -= frame;
+            drop_slot(jb, sl);
+            jb->next_seq++;
+            sl = slot_of(jb, jb->next_seq);
+        }
+    }
+    if (sl) {
+        memcpy(jb->out, sl->data, sl->len);
+        out->seq = jb->next_seq;
+        out->present = true;
+        out->codec = sl->codec;
+        out->payload = jb->out;
+        out->len = sl->len;
+        jb->last_codec = sl->codec;
+        drop_slot(jb, sl);
+    } else {
+        conceal(jb, out);
+    }
+    jb->next_seq++;
+    jb->next_due += frame;
+    return 1;
+}
+
+ripp_ts ripp_jbuf_next_due(const ripp_jbuf *jb)
+{
+    return jb->started ? jb->next_due : RIPP_TS_NEVER;
+}
+
+unsigned ripp_jbuf_depth(const ripp_jbuf *jb)
+{
+    return jb->stored;
+}

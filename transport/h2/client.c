@@ -1,0 +1,277 @@
+/* HTTP/2 client: one connection per authority (scheme, host, port), made on first use and
+ * shared by every request; https is TLS 1.3 with ALPN h2 and a verified certificate, http is
+ * h2c with prior knowledge. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "h2_internal.h"
+
+#define DEFAULT_CONNECT_TIMEOUT (5 * RIPP_NS_PER_SEC)
+#define MAX_URL 8192
+
+typedef struct h2_client {
+    ripp_http_client base; /* first: what users hold */
+    h2_owner o;
+} h2_client;
+
+static const ripp_http_client_vt client_vt;
+
+static void client_free(h2_owner *o)
+{
+    h2_client *c = (h2_client *)((char *)o - offsetof(h2_client, o));
+    free(c);
+}
+
+typedef struct url_parts {
+    bool tls;
+    char host[256];      /* without brackets */
+    char authority[280]; /* as written, for :authority */
+    int port;
+    char pathq[MAX_URL]; /* path and query, never empty */
+} url_parts;
+
+static int parse_url(const char *url, url_parts *u)
+{
+    const char *p;
+    if (strncasecmp(url, "https://", 8) == 0) {
+        u->tls = true;
+        p = url + 8;
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        u->tls = false;
+        p = url + 7;
+    } else {
+        return RIPP_ERR_INVAL;
+    }
+    size_t alen = strcspn(p, "/?#");
+    if (alen == 0 || alen >= sizeof u->authority || memchr(p, '@', alen))
+        return RIPP_ERR_INVAL;
+    memcpy(u->authority, p, alen);
+    u->authority[alen] = '\0';
+    const char *a = u->authority, *portstr = NULL;
+    if (a[0] == '[') {
+        const char *close = strchr(a, ']');
+        if (!close || close == a + 1)
+            return RIPP_ERR_INVAL;
+        size_t hl = (size_t)(close - a - 1);
+        memcpy(u->host, a + 1, hl);
+        u->host[hl] = '\0';
+        if (close[1] == ':')
+            portstr = close + 2;
+        else if (close[1] != '\0')
+            return RIPP_ERR_INVAL;
+    } else {
+        const char *colon = strchr(a, ':');
+        size_t hl = colon ? (size_t)(colon - a) : strlen(a);
+        if (hl == 0)
+            return RIPP_ERR_INVAL;
+        memcpy(u->host, a, hl);
+        u->host[hl] = '\0';
+        if (colon)
+            portstr = colon + 1;
+    }
+    u->port = u->tls ? 443 : 80;
+    if (portstr) {
+        if (!*portstr || strlen(portstr) > 5)
+            return RIPP_ERR_INVAL;
+        int port = 0;
+        for (const char *q = portstr; *q; q++) {
+            if (*q < '0' || *q > '9')
+                return RIPP_ERR_INVAL;
+            port = port * 10 + (*q - '0');
+        }
+        if (port < 1 || port > 65535)
+            return RIPP_ERR_INVAL;
+        u->port = port;
+    }
+    for (char *h = u->host; *h; h++) {
+        if (*h >= 'A' && *h <= 'Z')
+            *h = (char)(*h - 'A' + 'a');
+        if ((unsigned char)*h <= ' ')
+            return RIPP_ERR_INVAL;
+    }
+    const char *rest = p + alen;
+    size_t rlen = strcspn(rest, "#");
+    size_t off = 0;
+    if (rlen == 0 || rest[0] != '/')
+        u->pathq[off++] = '/';
+    if (off + rlen >= sizeof u->pathq)
+        return RIPP_ERR_INVAL;
+    memcpy(u->pathq + off, rest, rlen);
+    u->pathq[off + rlen] = '\0';
+    for (const char *q = u->pathq; *q; q++)
+        if ((unsigned char)*q <= ' ' || *q == 0x7f)
+            return RIPP_ERR_INVAL;
+    return 0;
+}
+
+static h2_conn *conn_for(h2_client *cl, const url_parts *u, int *err)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%s://%s:%d", u->tls ? "https" : "http", u->host, u->port);
+    for (h2_conn *c = cl->o.conns; c; c = c->next)
+        if (!c->closing && !c->goaway_recv && strcmp(c->key, key) == 0)
+            return c;
+    h2_conn *c = h2_conn_new(&cl->o);
+    if (!c) {
+        *err = RIPP_ERR_NOMEM;
+        return NULL;
+    }
+    snprintf(c->key, sizeof c->key, "%s", key);
+    snprintf(c->host, sizeof c->host, "%s", u->host);
+    c->port = u->port;
+    c->tls = u->tls;
+    ripp_tls_stream_opts opts = {
+        .creds = u->tls ? cl->o.creds : NULL,
+        .alpn = u->tls ? "h2" : NULL,
+        .timeout = cl->o.timeout,
+        .rbuf = cl->o.rbuf,
+        .rcap = sizeof cl->o.rbuf,
+        .cbs = &h2_conn_ts_cbs,
+        .ud = c,
+    };
+    c->ts = ripp_tls_stream_connect(cl->o.loop, u->host, u->port, &opts, err);
+    if (!c->ts) {
+        h2_conn_free_unused(c);
+        return NULL;
+    }
+    ripp_log(RIPP_LOG_DEBUG, "h2: connecting to %s", key);
+    return c;
+}
+
+static bool token_ok(const char *t)
+{
+    if (!t || !*t)
+        return false;
+    for (; *t; t++)
+        if ((unsigned char)*t <= ' ' || *t == 0x7f || *t == ':')
+            return false;
+    return true;
+}
+
+static ripp_xchg *client_request(ripp_http_client *hc, const char *method, const char *url,
+                                 const ripp_hdr *hdrs, size_t n, bool end,
+                                 const ripp_xchg_cbs *cbs, void *ud, int *err)
+{
+    int dummy;
+    if (!err)
+        err = &dummy;
+    h2_client *cl = (h2_client *)hc;
+    if (cl->o.deleted) {
+        *err = RIPP_ERR_CLOSED;
+        return NULL;
+    }
+    if (!token_ok(method) || !url || strlen(url) >= MAX_URL || n > RIPP_XCHG_MAX_HEADERS ||
+        (n && !hdrs)) {
+        *err = RIPP_ERR_INVAL;
+        return NULL;
+    }
+    url_parts *u = malloc(sizeof *u);
+    if (!u) {
+        *err = RIPP_ERR_NOMEM;
+        return NULL;
+    }
+    ripp_xchg *x = NULL;
+    int rv = parse_url(url, u);
+    if (rv < 0) {
+        *err = rv;
+        goto out;
+    }
+    nghttp2_nv nva[RIPP_XCHG_MAX_HEADERS + 4];
+    size_t k = 0;
+#define NV(nm, val)                                                                                \
+    nva[k++] = (nghttp2_nv)                                                                        \
+    {                                                                                              \
+        (uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val), NGHTTP2_NV_FLAG_NONE           \
+    }
+    NV(":method", method);
+    NV(":scheme", u->tls ? "https" : "http");
+    NV(":authority", u->authority);
+    NV(":path", u->pathq);
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = hdrs[i].name, *val = hdrs[i].value;
+        if (!nm || !*nm || nm[0] == ':' || !val || strchr(val, '\n') || strchr(val, '\r')) {
+            *err = RIPP_ERR_INVAL;
+            goto out;
+        }
+        if (!strcasecmp(nm, "host") || !strcasecmp(nm, "connection") ||
+            !strcasecmp(nm, "keep-alive") || !strcasecmp(nm, "proxy-connection") ||
+            !strcasecmp(nm, "transfer-encoding") || !strcasecmp(nm, "upgrade"))
+            continue;
+        NV(nm, val);
+    }
+#undef NV
+    h2_conn *c = conn_for(cl, u, err);
+    if (!c)
+        goto out;
+    h2_stream *st = h2_stream_new_request(c, nva, k, end, cbs, ud, err);
+    if (st)
+        x = &st->x;
+out:
+    free(u);
+    return x;
+}
+
+static void client_del(ripp_http_client *hc)
+{
+    h2_client *cl = (h2_client *)hc;
+    if (cl->o.deleted)
+        return;
+    h2_owner_close(&cl->o);
+}
+
+static const ripp_http_client_vt client_vt = {client_request, client_del};
+
+ripp_http_client *ripp_h2_client_new(uv_loop_t *loop, const ripp_h2_client_config *cfg, int *err)
+{
+    int dummy;
+    if (!err)
+        err = &dummy;
+    if (!loop) {
+        *err = RIPP_ERR_INVAL;
+        return NULL;
+    }
+    char errbuf[256] = "";
+    ripp_tls_client_config none = {NULL, false};
+    ripp_tls_creds *creds = ripp_tls_creds_client_new(cfg ? &cfg->tls : &none, err, errbuf,
+                                                      sizeof errbuf);
+    if (!creds) {
+        ripp_log(RIPP_LOG_ERROR, "h2: client TLS setup: %s", errbuf);
+        return NULL;
+    }
+    h2_client *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        ripp_tls_creds_del(creds);
+        *err = RIPP_ERR_NOMEM;
+        return NULL;
+    }
+    cl->base.vt = &client_vt;
+    if (h2_owner_init(&cl->o, loop, false) < 0) {
+        ripp_tls_creds_del(creds);
+        free(cl);
+        *err = RIPP_ERR_IO;
+        return NULL;
+    }
+    cl->o.free_fn = client_free;
+    cl->o.creds = creds;
+    cl->o.initial_window = cfg && cfg->initial_window ? cfg->initial_window : H2_DEFAULT_WINDOW;
+    cl->o.timeout = cfg && cfg->connect_timeout ? cfg->connect_timeout : DEFAULT_CONNECT_TIMEOUT;
+    *err = 0;
+    return &cl->base;
+}
+
+uint64_t ripp_h2_client_connection_count(const ripp_http_client *hc)
+{
+    if (!hc || hc->vt != &client_vt)
+        return 0;
+    return ((const h2_client *)hc)->o.total_conns;
+}
+
+size_t ripp_h2_client_open_connections(const ripp_http_client *hc)
+{
+    if (!hc || hc->vt != &client_vt)
+        return 0;
+    return ((const h2_client *)hc)->o.n_conns;
+}
