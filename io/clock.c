@@ -23,12 +23,9 @@ uint64_t ripp_io_wall_us(void)
 
 int ripp_io_random(uint8_t *buf, size_t n)
 {
-    if (n == 0)
-        return 0;
-    if (!buf)
-        return RIPP_ERR_INVAL;
-    if (gnutls_rnd(GNUTLS_RND_RANDOM, buf, n) < 0)
-        return RIPP_ERR_CRYPTO;
+    if (n == 0) return 0;
+    if (!buf) return RIPP_ERR_INVAL;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, buf, n) < 0) return RIPP_ERR_CRYPTO;
     return 0;
 }
 
@@ -53,21 +50,22 @@ static ripp_ts env_mono_ns(void *ud)
 static const ripp_env io_env = {
     .wall_us = env_wall_us, .mono_ns = env_mono_ns, .random = env_random, .ud = NULL};
 
-const ripp_env *ripp_io_env(void) { return &io_env; }
+const ripp_env *ripp_io_env(void)
+{
+    return &io_env;
+}
 
 int ripp_io_uuid4(char out[37])
 {
     uint8_t b[16];
     int rv = ripp_io_random(b, sizeof b);
-    if (rv < 0)
-        return rv;
+    if (rv < 0) return rv;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
         out[o++] = hex[b[i] >> 4];
         out[o++] = hex[b[i] & 15];
     }
@@ -79,14 +77,11 @@ int ripp_io_random_token(char *out, size_t cap, size_t nbytes)
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t raw[256];
-    if (!out || nbytes == 0 || nbytes > sizeof raw)
-        return RIPP_ERR_INVAL;
+    if (!out || nbytes == 0 || nbytes > sizeof raw) return RIPP_ERR_INVAL;
     size_t need = (nbytes * 4 + 2) / 3;
-    if (cap < need + 1)
-        return RIPP_ERR_LIMIT;
+    if (cap < need + 1) return RIPP_ERR_LIMIT;
     int rv = ripp_io_random(raw, nbytes);
-    if (rv < 0)
-        return rv;
+    if (rv < 0) return rv;
     size_t o = 0, i = 0;
     for (; i + 3 <= nbytes; i += 3) {
         uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];

@@ -23,13 +23,11 @@
 #define PRIVATE_RBUF 16384
 #define SPARE_MAX (256 * 1024)
 
-static void set_err(int *err, int code, char *errbuf, size_t errcap, const char *fmt,
-                    const char *a, const char *b)
+static void set_err(int *err, int code, char *errbuf, size_t errcap, const char *fmt, const char *a,
+                    const char *b)
 {
-    if (err)
-        *err = code;
-    if (errbuf && errcap)
-        snprintf(errbuf, errcap, fmt, a ? a : "", b ? b : "");
+    if (err) *err = code;
+    if (errbuf && errcap) snprintf(errbuf, errcap, fmt, a ? a : "", b ? b : "");
 }
 
 /* ---- credentials ---- */
@@ -59,24 +57,23 @@ static ripp_tls_creds *creds_alloc(int *err, char *errbuf, size_t errcap)
     if (rv < 0) {
         gnutls_certificate_free_credentials(c->xcred);
         free(c);
-        set_err(err, RIPP_ERR_CRYPTO, errbuf, errcap, "gnutls priority: %s%s",
-                gnutls_strerror(rv), NULL);
+        set_err(err, RIPP_ERR_CRYPTO, errbuf, errcap, "gnutls priority: %s%s", gnutls_strerror(rv),
+                NULL);
         return NULL;
     }
     return c;
 }
 
-ripp_tls_creds *ripp_tls_creds_server_new(const ripp_tls_server_config *cfg, int *err,
-                                          char *errbuf, size_t errcap)
+ripp_tls_creds *ripp_tls_creds_server_new(const ripp_tls_server_config *cfg, int *err, char *errbuf,
+                                          size_t errcap)
 {
     if (!cfg || !cfg->cert_file || !cfg->key_file) {
-        set_err(err, RIPP_ERR_INVAL, errbuf, errcap, "certificate and key files needed%s%s",
-                NULL, NULL);
+        set_err(err, RIPP_ERR_INVAL, errbuf, errcap, "certificate and key files needed%s%s", NULL,
+                NULL);
         return NULL;
     }
     ripp_tls_creds *c = creds_alloc(err, errbuf, errcap);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     int rv = gnutls_certificate_set_x509_key_file2(c->xcred, cfg->cert_file, cfg->key_file,
                                                    GNUTLS_X509_FMT_PEM, NULL, 0);
     if (rv < 0) {
@@ -88,27 +85,24 @@ ripp_tls_creds *ripp_tls_creds_server_new(const ripp_tls_server_config *cfg, int
     return c;
 }
 
-ripp_tls_creds *ripp_tls_creds_client_new(const ripp_tls_client_config *cfg, int *err,
-                                          char *errbuf, size_t errcap)
+ripp_tls_creds *ripp_tls_creds_client_new(const ripp_tls_client_config *cfg, int *err, char *errbuf,
+                                          size_t errcap)
 {
     ripp_tls_creds *c = creds_alloc(err, errbuf, errcap);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     int rv;
     if (cfg && cfg->ca_file) {
-        rv = gnutls_certificate_set_x509_trust_file(c->xcred, cfg->ca_file,
-                                                    GNUTLS_X509_FMT_PEM);
+        rv = gnutls_certificate_set_x509_trust_file(c->xcred, cfg->ca_file, GNUTLS_X509_FMT_PEM);
         if (rv <= 0) {
-            set_err(err, RIPP_ERR_CRYPTO, errbuf, errcap, "loading CA file %s: %s",
-                    cfg->ca_file, rv < 0 ? gnutls_strerror(rv) : "no certificate");
+            set_err(err, RIPP_ERR_CRYPTO, errbuf, errcap, "loading CA file %s: %s", cfg->ca_file,
+                    rv < 0 ? gnutls_strerror(rv) : "no certificate");
             ripp_tls_creds_del(c);
             return NULL;
         }
     } else {
         rv = gnutls_certificate_set_x509_system_trust(c->xcred);
         if (rv < 0)
-            ripp_log(RIPP_LOG_WARN, "tls: system trust store unavailable: %s",
-                     gnutls_strerror(rv));
+            ripp_log(RIPP_LOG_WARN, "tls: system trust store unavailable: %s", gnutls_strerror(rv));
     }
     if (cfg && cfg->insecure) {
         c->insecure = true;
@@ -119,15 +113,13 @@ ripp_tls_creds *ripp_tls_creds_client_new(const ripp_tls_client_config *cfg, int
 
 static ripp_tls_creds *creds_ref(ripp_tls_creds *c)
 {
-    if (c)
-        c->refs++;
+    if (c) c->refs++;
     return c;
 }
 
 void ripp_tls_creds_del(ripp_tls_creds *c)
 {
-    if (!c || --c->refs > 0)
-        return;
+    if (!c || --c->refs > 0) return;
     gnutls_priority_deinit(c->prio);
     gnutls_certificate_free_credentials(c->xcred);
     free(c);
@@ -138,13 +130,11 @@ void ripp_tls_creds_del(ripp_tls_creds *c)
 static int write_file(const char *path, const gnutls_datum_t *d, int mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return RIPP_ERR_IO;
+    if (fd < 0) return RIPP_ERR_IO;
     size_t off = 0;
     while (off < d->size) {
         ssize_t n = write(fd, d->data + off, d->size - off);
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             close(fd);
             return RIPP_ERR_IO;
@@ -157,8 +147,7 @@ static int write_file(const char *path, const gnutls_datum_t *d, int mode)
 int ripp_tls_make_selfsigned(const char *cert_path, const char *key_path, const char *const *names,
                              size_t n_names)
 {
-    if (!cert_path || !key_path || !names || n_names == 0)
-        return RIPP_ERR_INVAL;
+    if (!cert_path || !key_path || !names || n_names == 0) return RIPP_ERR_INVAL;
     int ret = RIPP_ERR_CRYPTO;
     gnutls_x509_privkey_t key = NULL;
     gnutls_x509_crt_t crt = NULL;
@@ -176,8 +165,7 @@ int ripp_tls_make_selfsigned(const char *cert_path, const char *key_path, const 
         goto out;
     }
     uint8_t serial[16];
-    if (ripp_io_random(serial, sizeof serial) < 0)
-        goto out;
+    if (ripp_io_random(serial, sizeof serial) < 0) goto out;
     serial[0] &= 0x7f;
     serial[0] |= 0x01; /* positive and without a leading zero octet */
     time_t now = time(NULL);
@@ -212,11 +200,9 @@ int ripp_tls_make_selfsigned(const char *cert_path, const char *key_path, const 
             rv = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
                                                       GNUTLS_FSAN_APPEND);
         else
-            rv = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, names[i],
-                                                      (unsigned)strlen(names[i]),
-                                                      GNUTLS_FSAN_APPEND);
-        if (rv < 0)
-            goto out;
+            rv = gnutls_x509_crt_set_subject_alt_name(
+                crt, GNUTLS_SAN_DNSNAME, names[i], (unsigned)strlen(names[i]), GNUTLS_FSAN_APPEND);
+        if (rv < 0) goto out;
     }
     uint8_t kid[64];
     size_t kid_len = sizeof kid;
@@ -224,25 +210,21 @@ int ripp_tls_make_selfsigned(const char *cert_path, const char *key_path, const 
         gnutls_x509_crt_set_subject_key_id(crt, kid, kid_len);
         gnutls_x509_crt_set_authority_key_id(crt, kid, kid_len);
     }
-    if (gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0)
-        goto out;
+    if (gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0) goto out;
     if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cert_pem) < 0 ||
         gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
                                           &key_pem) < 0)
         goto out;
     ret = write_file(key_path, &key_pem, 0600);
-    if (ret == 0)
-        ret = write_file(cert_path, &cert_pem, 0644);
+    if (ret == 0) ret = write_file(cert_path, &cert_pem, 0644);
 out:
     if (key_pem.data) {
         memset(key_pem.data, 0, key_pem.size);
         gnutls_free(key_pem.data);
     }
     gnutls_free(cert_pem.data);
-    if (crt)
-        gnutls_x509_crt_deinit(crt);
-    if (key)
-        gnutls_x509_privkey_deinit(key);
+    if (crt) gnutls_x509_crt_deinit(crt);
+    if (key) gnutls_x509_privkey_deinit(key);
     return ret;
 }
 
@@ -264,7 +246,7 @@ struct ripp_tls_stream {
     uv_getaddrinfo_t gai;
     uv_connect_t conn_req;
     struct addrinfo *addrs, *next_addr;
-    int handles;     /* libuv handles not yet closed */
+    int handles; /* libuv handles not yet closed */
     bool gai_pending;
     bool server, detached, reading, over_high, peer_closed_cleanly, closed_handles;
     enum stream_state st;
@@ -296,13 +278,10 @@ static void stream_do_close(ripp_tls_stream *s);
 
 static void stream_free(ripp_tls_stream *s)
 {
-    if (s->sess)
-        gnutls_deinit(s->sess);
+    if (s->sess) gnutls_deinit(s->sess);
     ripp_tls_creds_del(s->creds);
-    if (s->addrs)
-        uv_freeaddrinfo(s->addrs);
-    if (s->own_rbuf)
-        free(s->rbuf);
+    if (s->addrs) uv_freeaddrinfo(s->addrs);
+    if (s->own_rbuf) free(s->rbuf);
     free(s->stage);
     free(s->cur);
     free(s->spare);
@@ -311,18 +290,15 @@ static void stream_free(ripp_tls_stream *s)
 
 static void stream_maybe_finish(ripp_tls_stream *s)
 {
-    if (s->handles > 0 || s->gai_pending || s->writes_pending > 0)
-        return;
-    if (!s->detached && s->cbs && s->cbs->on_close)
-        s->cbs->on_close(s, s->ud, s->close_error);
+    if (s->handles > 0 || s->gai_pending || s->writes_pending > 0) return;
+    if (!s->detached && s->cbs && s->cbs->on_close) s->cbs->on_close(s, s->ud, s->close_error);
     stream_free(s);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
     ripp_tls_stream *s = h->data;
-    if (h != (uv_handle_t *)&s->timer)
-        free(h);
+    if (h != (uv_handle_t *)&s->timer) free(h);
     s->handles--;
     stream_maybe_finish(s);
 }
@@ -337,16 +313,13 @@ static int out_reserve(ripp_tls_stream *s, size_t more)
         s->cur = w;
     }
     size_t len = w ? w->len : 0, cap = w ? w->cap : 0;
-    if (w && cap - len >= more)
-        return 0;
+    if (w && cap - len >= more) return 0;
     size_t ncap = cap ? cap : 16384;
     while (ncap - len < more)
         ncap *= 2;
     wreq *nw = realloc(w, sizeof *nw + ncap);
-    if (!nw)
-        return RIPP_ERR_NOMEM; /* s->cur is unchanged */
-    if (!w)
-        nw->len = 0;
+    if (!nw) return RIPP_ERR_NOMEM; /* s->cur is unchanged */
+    if (!w) nw->len = 0;
     nw->cap = ncap;
     nw->s = s;
     s->cur = nw;
@@ -355,11 +328,9 @@ static int out_reserve(ripp_tls_stream *s, size_t more)
 
 static int out_append(ripp_tls_stream *s, const uint8_t *data, size_t len)
 {
-    if (len == 0)
-        return 0;
+    if (len == 0) return 0;
     int rv = out_reserve(s, len);
-    if (rv < 0)
-        return rv;
+    if (rv < 0) return rv;
     memcpy(s->cur->data + s->cur->len, data, len);
     s->cur->len += len;
     return 0;
@@ -427,8 +398,7 @@ static void on_write(uv_write_t *req, int status)
     }
     if (s->over_high && ripp_tls_stream_queued(s) < RIPP_TLS_STREAM_LOW_WATER) {
         s->over_high = false;
-        if (!s->detached && s->cbs && s->cbs->on_drain)
-            s->cbs->on_drain(s, s->ud);
+        if (!s->detached && s->cbs && s->cbs->on_drain) s->cbs->on_drain(s, s->ud);
     }
 }
 
@@ -436,8 +406,7 @@ static void on_write(uv_write_t *req, int status)
 static int out_submit(ripp_tls_stream *s)
 {
     wreq *w = s->cur;
-    if (!w || w->len == 0 || !s->tcp || s->closed_handles)
-        return 0;
+    if (!w || w->len == 0 || !s->tcp || s->closed_handles) return 0;
     s->cur = NULL;
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
     int rv = uv_write(&w->req, (uv_stream_t *)s->tcp, &b, 1, on_write);
@@ -447,26 +416,21 @@ static int out_submit(ripp_tls_stream *s)
         return RIPP_ERR_CLOSED;
     }
     s->writes_pending++;
-    if (ripp_tls_stream_queued(s) > RIPP_TLS_STREAM_HIGH_WATER)
-        s->over_high = true;
+    if (ripp_tls_stream_queued(s) > RIPP_TLS_STREAM_HIGH_WATER) s->over_high = true;
     return 0;
 }
 
 int ripp_tls_stream_write(ripp_tls_stream *s, const uint8_t *data, size_t len)
 {
-    if (s->st != ST_OPEN)
-        return RIPP_ERR_CLOSED;
-    if (len == 0)
-        return 0;
-    if (!s->sess)
-        return out_append(s, data, len);
+    if (s->st != ST_OPEN) return RIPP_ERR_CLOSED;
+    if (len == 0) return 0;
+    if (!s->sess) return out_append(s, data, len);
     if (s->stage_cap - s->stage_len < len) {
         size_t cap = s->stage_cap ? s->stage_cap : 16384;
         while (cap - s->stage_len < len)
             cap *= 2;
         uint8_t *n = realloc(s->stage, cap);
-        if (!n)
-            return RIPP_ERR_NOMEM;
+        if (!n) return RIPP_ERR_NOMEM;
         s->stage = n;
         s->stage_cap = cap;
     }
@@ -477,14 +441,12 @@ int ripp_tls_stream_write(ripp_tls_stream *s, const uint8_t *data, size_t len)
 
 int ripp_tls_stream_flush(ripp_tls_stream *s)
 {
-    if (s->closed_handles || !s->tcp)
-        return RIPP_ERR_CLOSED;
+    if (s->closed_handles || !s->tcp) return RIPP_ERR_CLOSED;
     size_t off = 0;
     int spins = 0;
     while (s->sess && off < s->stage_len) {
         ssize_t n = gnutls_record_send(s->sess, s->stage + off, s->stage_len - off);
-        if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && ++spins < 100)
-            continue;
+        if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && ++spins < 100) continue;
         if (n < 0) {
             ripp_log(RIPP_LOG_WARN, "tls: send to %s: %s", s->host, gnutls_strerror((int)n));
             s->stage_len = 0;
@@ -495,8 +457,7 @@ int ripp_tls_stream_flush(ripp_tls_stream *s)
     }
     s->stage_len = 0;
     int rv = out_submit(s);
-    if (rv < 0)
-        stream_fail(s, rv);
+    if (rv < 0) stream_fail(s, rv);
     return rv;
 }
 
@@ -508,12 +469,14 @@ size_t ripp_tls_stream_queued(const ripp_tls_stream *s)
     return q;
 }
 
-bool ripp_tls_stream_is_open(const ripp_tls_stream *s) { return s->st == ST_OPEN; }
+bool ripp_tls_stream_is_open(const ripp_tls_stream *s)
+{
+    return s->st == ST_OPEN;
+}
 
 void ripp_tls_stream_peer(const ripp_tls_stream *s, char *out, size_t cap)
 {
-    if (!cap)
-        return;
+    if (!cap) return;
     out[0] = '\0';
     if (!s->tcp || s->closed_handles) {
         snprintf(out, cap, "%s", s->host);
@@ -542,12 +505,10 @@ void ripp_tls_stream_peer(const ripp_tls_stream *s, char *out, size_t cap)
 
 static void stream_do_close(ripp_tls_stream *s)
 {
-    if (s->closed_handles)
-        return;
+    if (s->closed_handles) return;
     s->closed_handles = true;
     s->st = ST_CLOSING;
-    if (s->gai_pending)
-        uv_cancel((uv_req_t *)&s->gai);
+    if (s->gai_pending) uv_cancel((uv_req_t *)&s->gai);
     if (s->tcp && !uv_is_closing((uv_handle_t *)s->tcp))
         uv_close((uv_handle_t *)s->tcp, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&s->timer))
@@ -556,8 +517,7 @@ static void stream_do_close(ripp_tls_stream *s)
 
 static void stream_fail(ripp_tls_stream *s, int err)
 {
-    if (s->st == ST_CLOSING)
-        return;
+    if (s->st == ST_CLOSING) return;
     s->close_error = err;
     s->st = ST_CLOSING;
     /* A fatal alert may be waiting in the write buffer; hand it over before closing. */
@@ -573,8 +533,7 @@ static void on_linger(uv_timer_t *t)
 
 void ripp_tls_stream_close(ripp_tls_stream *s, bool graceful)
 {
-    if (s->st == ST_CLOSING)
-        return;
+    if (s->st == ST_CLOSING) return;
     bool was_open = s->st == ST_OPEN;
     s->st = ST_CLOSING;
     s->close_error = 0;
@@ -583,8 +542,7 @@ void ripp_tls_stream_close(ripp_tls_stream *s, bool graceful)
             size_t off = 0;
             while (off < s->stage_len) {
                 ssize_t n = gnutls_record_send(s->sess, s->stage + off, s->stage_len - off);
-                if (n <= 0)
-                    break;
+                if (n <= 0) break;
                 off += (size_t)n;
             }
             s->stage_len = 0;
@@ -610,17 +568,14 @@ static void stream_opened(ripp_tls_stream *s)
 {
     s->st = ST_OPEN;
     uv_timer_stop(&s->timer);
-    if (!s->detached && s->cbs && s->cbs->on_open)
-        s->cbs->on_open(s, s->ud);
+    if (!s->detached && s->cbs && s->cbs->on_open) s->cbs->on_open(s, s->ud);
 }
 
 static bool alpn_ok(ripp_tls_stream *s)
 {
-    if (!s->alpn[0])
-        return true;
+    if (!s->alpn[0]) return true;
     gnutls_datum_t p;
-    if (gnutls_alpn_get_selected_protocol(s->sess, &p) < 0)
-        return false;
+    if (gnutls_alpn_get_selected_protocol(s->sess, &p) < 0) return false;
     return p.size == strlen(s->alpn) && memcmp(p.data, s->alpn, p.size) == 0;
 }
 
@@ -643,16 +598,13 @@ static void tls_input(ripp_tls_stream *s)
     if (s->st == ST_HANDSHAKE) {
         for (int tries = 0;; tries++) {
             int rv = gnutls_handshake(s->sess);
-            if (rv == 0)
-                break;
+            if (rv == 0) break;
             if (rv == GNUTLS_E_AGAIN || rv == GNUTLS_E_INTERRUPTED) {
-                if (s->in_len > 0 && tries < 1000)
-                    continue;
+                if (s->in_len > 0 && tries < 1000) continue;
                 out_submit(s);
                 return;
             }
-            if (!gnutls_error_is_fatal(rv) && tries < 1000)
-                continue;
+            if (!gnutls_error_is_fatal(rv) && tries < 1000) continue;
             if (rv == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
                 log_verify_failure(s);
                 stream_fail(s, RIPP_ERR_AUTH);
@@ -660,13 +612,12 @@ static void tls_input(ripp_tls_stream *s)
                 ripp_log(RIPP_LOG_INFO, "tls: handshake with %s failed: %s", s->host,
                          gnutls_strerror(rv));
                 stream_fail(s, rv == GNUTLS_E_NO_APPLICATION_PROTOCOL ? RIPP_ERR_AUTH
-                                                                       : RIPP_ERR_CRYPTO);
+                                                                      : RIPP_ERR_CRYPTO);
             }
             return;
         }
         if (!alpn_ok(s)) {
-            ripp_log(RIPP_LOG_INFO, "tls: %s did not agree on ALPN %s; closing", s->host,
-                     s->alpn);
+            ripp_log(RIPP_LOG_INFO, "tls: %s did not agree on ALPN %s; closing", s->host, s->alpn);
             stream_fail(s, RIPP_ERR_AUTH);
             return;
         }
@@ -688,19 +639,16 @@ static void tls_input(ripp_tls_stream *s)
             return;
         }
         if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-            if (s->in_len > 0 && ++spins < 1000)
-                continue;
+            if (s->in_len > 0 && ++spins < 1000) continue;
             break;
         }
-        if (!gnutls_error_is_fatal((int)n))
-            continue;
+        if (!gnutls_error_is_fatal((int)n)) continue;
         ripp_log(RIPP_LOG_INFO, "tls: receive from %s: %s", s->host, gnutls_strerror((int)n));
         stream_fail(s, RIPP_ERR_CRYPTO);
         return;
     }
     /* Key updates and alerts produced while reading. */
-    if (s->st == ST_OPEN && s->cur && s->cur->len)
-        ripp_tls_stream_flush(s);
+    if (s->st == ST_OPEN && s->cur && s->cur->len) ripp_tls_stream_flush(s);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -714,17 +662,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     ripp_tls_stream *s = st->data;
-    if (s->st == ST_CLOSING)
-        return;
+    if (s->st == ST_CLOSING) return;
     if (nread < 0) {
         if (nread != UV_EOF)
-            ripp_log(RIPP_LOG_DEBUG, "tls: read from %s: %s", s->host,
-                     uv_strerror((int)nread));
+            ripp_log(RIPP_LOG_DEBUG, "tls: read from %s: %s", s->host, uv_strerror((int)nread));
         stream_fail(s, nread == UV_EOF && s->st == ST_OPEN && !s->sess ? 0 : RIPP_ERR_CLOSED);
         return;
     }
-    if (nread == 0)
-        return;
+    if (nread == 0) return;
     if (!s->sess) {
         if (s->st == ST_OPEN && !s->detached && s->cbs && s->cbs->on_read)
             s->cbs->on_read(s, s->ud, (const uint8_t *)buf->base, (size_t)nread);
@@ -742,8 +687,7 @@ static void on_timer(uv_timer_t *t)
     ripp_tls_stream *s = t->data;
     if (s->st == ST_OPEN && !s->sess && s->server) {
         /* Deferred on_open of an accepted cleartext connection: after _accept returned. */
-        if (!s->detached && s->cbs && s->cbs->on_open)
-            s->cbs->on_open(s, s->ud);
+        if (!s->detached && s->cbs && s->cbs->on_open) s->cbs->on_open(s, s->ud);
         return;
     }
     ripp_log(RIPP_LOG_INFO, "tls: %s: connect/handshake timeout", s->host);
@@ -768,8 +712,7 @@ static int session_setup(ripp_tls_stream *s, bool server)
     if (s->alpn[0]) {
         gnutls_datum_t p = {(unsigned char *)s->alpn, (unsigned)strlen(s->alpn)};
         unsigned aflags = server ? GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE : 0;
-        if (gnutls_alpn_set_protocols(s->sess, &p, 1, aflags) < 0)
-            return RIPP_ERR_CRYPTO;
+        if (gnutls_alpn_set_protocols(s->sess, &p, 1, aflags) < 0) return RIPP_ERR_CRYPTO;
     }
     if (server) {
         gnutls_certificate_server_set_request(s->sess, GNUTLS_CERT_IGNORE);
@@ -777,11 +720,9 @@ static int session_setup(ripp_tls_stream *s, bool server)
     }
     uint8_t ip[16];
     bool literal = inet_pton(AF_INET, s->host, ip) == 1 || inet_pton(AF_INET6, s->host, ip) == 1;
-    if (!literal && gnutls_server_name_set(s->sess, GNUTLS_NAME_DNS, s->host,
-                                           strlen(s->host)) < 0)
+    if (!literal && gnutls_server_name_set(s->sess, GNUTLS_NAME_DNS, s->host, strlen(s->host)) < 0)
         return RIPP_ERR_CRYPTO;
-    if (!s->creds->insecure)
-        gnutls_session_set_verify_cert(s->sess, s->host, 0);
+    if (!s->creds->insecure) gnutls_session_set_verify_cert(s->sess, s->host, 0);
     return 0;
 }
 
@@ -796,8 +737,7 @@ static ripp_tls_stream *stream_alloc(uv_loop_t *loop, const ripp_tls_stream_opts
     s->cbs = o->cbs;
     s->ud = o->ud;
     s->creds = creds_ref(o->creds);
-    if (o->alpn)
-        snprintf(s->alpn, sizeof s->alpn, "%s", o->alpn);
+    if (o->alpn) snprintf(s->alpn, sizeof s->alpn, "%s", o->alpn);
     if (o->rbuf && o->rcap) {
         s->rbuf = o->rbuf;
         s->rcap = o->rcap;
@@ -820,8 +760,7 @@ static ripp_tls_stream *stream_alloc(uv_loop_t *loop, const ripp_tls_stream_opts
 static int tcp_new(ripp_tls_stream *s)
 {
     uv_tcp_t *t = malloc(sizeof *t);
-    if (!t)
-        return RIPP_ERR_NOMEM;
+    if (!t) return RIPP_ERR_NOMEM;
     int rv = uv_tcp_init(s->loop, t);
     if (rv < 0) {
         free(t);
@@ -843,24 +782,19 @@ ripp_tls_stream *ripp_tls_stream_accept(uv_stream_t *listener, const ripp_tls_st
                                         int *err)
 {
     int dummy;
-    if (!err)
-        err = &dummy;
+    if (!err) err = &dummy;
     ripp_tls_stream *s = stream_alloc(listener->loop, o, err);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s->server = true;
     snprintf(s->host, sizeof s->host, "peer");
     int rv = tcp_new(s);
-    if (rv == 0 && uv_accept(listener, (uv_stream_t *)s->tcp) < 0)
-        rv = RIPP_ERR_IO;
+    if (rv == 0 && uv_accept(listener, (uv_stream_t *)s->tcp) < 0) rv = RIPP_ERR_IO;
     if (rv == 0) {
         ripp_tls_stream_peer(s, s->host, sizeof s->host);
         uv_tcp_nodelay(s->tcp, 1);
-        if (s->creds && session_setup(s, true) < 0)
-            rv = RIPP_ERR_CRYPTO;
+        if (s->creds && session_setup(s, true) < 0) rv = RIPP_ERR_CRYPTO;
     }
-    if (rv == 0 && uv_read_start((uv_stream_t *)s->tcp, on_alloc, on_read) < 0)
-        rv = RIPP_ERR_IO;
+    if (rv == 0 && uv_read_start((uv_stream_t *)s->tcp, on_alloc, on_read) < 0) rv = RIPP_ERR_IO;
     if (rv < 0) {
         s->detached = true;
         s->st = ST_CLOSING;
@@ -883,8 +817,7 @@ static void try_connect(ripp_tls_stream *s);
 static void on_connect(uv_connect_t *req, int status)
 {
     ripp_tls_stream *s = req->data;
-    if (s->st == ST_CLOSING)
-        return;
+    if (s->st == ST_CLOSING) return;
     if (status < 0) {
         ripp_log(RIPP_LOG_DEBUG, "tls: connect to %s:%d: %s", s->host, s->port,
                  uv_strerror(status));
@@ -921,13 +854,10 @@ static void try_connect(ripp_tls_stream *s)
     while (s->next_addr) {
         struct addrinfo *ai = s->next_addr;
         s->next_addr = ai->ai_next;
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-            continue;
-        if (tcp_new(s) < 0)
-            break;
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        if (tcp_new(s) < 0) break;
         s->conn_req.data = s;
-        if (uv_tcp_connect(&s->conn_req, s->tcp, ai->ai_addr, on_connect) == 0)
-            return;
+        if (uv_tcp_connect(&s->conn_req, s->tcp, ai->ai_addr, on_connect) == 0) return;
         uv_close((uv_handle_t *)s->tcp, on_handle_closed);
         s->tcp = NULL;
     }
@@ -939,15 +869,13 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     ripp_tls_stream *s = req->data;
     s->gai_pending = false;
     if (s->st == ST_CLOSING) {
-        if (res)
-            uv_freeaddrinfo(res);
+        if (res) uv_freeaddrinfo(res);
         stream_maybe_finish(s);
         return;
     }
     if (status < 0 || !res) {
         ripp_log(RIPP_LOG_INFO, "tls: cannot resolve %s: %s", s->host, uv_strerror(status));
-        if (res)
-            uv_freeaddrinfo(res);
+        if (res) uv_freeaddrinfo(res);
         stream_fail(s, RIPP_ERR_IO);
         return;
     }
@@ -960,15 +888,13 @@ ripp_tls_stream *ripp_tls_stream_connect(uv_loop_t *loop, const char *host, int 
                                          const ripp_tls_stream_opts *o, int *err)
 {
     int dummy;
-    if (!err)
-        err = &dummy;
+    if (!err) err = &dummy;
     if (!host || !*host || strlen(host) >= 256 || port <= 0 || port > 65535) {
         *err = RIPP_ERR_INVAL;
         return NULL;
     }
     ripp_tls_stream *s = stream_alloc(loop, o, err);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     snprintf(s->host, sizeof s->host, "%s", host);
     s->port = port;
     s->st = ST_CONNECTING;

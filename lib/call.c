@@ -7,8 +7,7 @@
 static void copy_str(char *dst, size_t cap, const char *src)
 {
     size_t n = src ? strnlen(src, cap - 1) : 0;
-    if (n)
-        memcpy(dst, src, n);
+    if (n) memcpy(dst, src, n);
     dst[n] = '\0';
 }
 
@@ -41,20 +40,16 @@ static void end_call(ripp_call *c, enum ripp_call_outcome outcome)
 
 int ripp_call_setup_sent(ripp_call *c)
 {
-    if (c->role != RIPP_ROLE_CLIENT || c->state != RIPP_CALL_IDLE)
-        return RIPP_ERR_STATE;
+    if (c->role != RIPP_ROLE_CLIENT || c->state != RIPP_CALL_IDLE) return RIPP_ERR_STATE;
     c->state = RIPP_CALL_SETUP_SENT;
     return 0;
 }
 
 int ripp_call_created(ripp_call *c, const char *location)
 {
-    if (c->role != RIPP_ROLE_CLIENT || c->state != RIPP_CALL_SETUP_SENT)
-        return RIPP_ERR_STATE;
-    if (!location || !*location)
-        return RIPP_ERR_INVAL;
-    if (strnlen(location, RIPP_URI_MAX) >= RIPP_URI_MAX)
-        return RIPP_ERR_LIMIT;
+    if (c->role != RIPP_ROLE_CLIENT || c->state != RIPP_CALL_SETUP_SENT) return RIPP_ERR_STATE;
+    if (!location || !*location) return RIPP_ERR_INVAL;
+    if (strnlen(location, RIPP_URI_MAX) >= RIPP_URI_MAX) return RIPP_ERR_LIMIT;
     copy_str(c->uri, sizeof c->uri, location);
     c->state = RIPP_CALL_CREATED;
     return 0;
@@ -78,8 +73,7 @@ static bool in_setup(enum ripp_call_state st)
 /* Whether `sender` may send an event of this type while the call is in state st. */
 static bool is_legal(enum ripp_role sender, enum ripp_event_type type, enum ripp_call_state st)
 {
-    if (st < RIPP_CALL_CREATED || st == RIPP_CALL_ENDED)
-        return false;
+    if (st < RIPP_CALL_CREATED || st == RIPP_CALL_ENDED) return false;
     bool server = sender == RIPP_ROLE_SERVER;
     switch (type) {
     case RIPP_EV_ALERTING:
@@ -184,8 +178,7 @@ int ripp_call_prepare_event(ripp_call *c, ripp_event *ev, int64_t wall_ms)
 
 void ripp_call_abandon(ripp_call *c, enum ripp_call_outcome outcome)
 {
-    if (c->state != RIPP_CALL_ENDED)
-        end_call(c, outcome);
+    if (c->state != RIPP_CALL_ENDED) end_call(c, outcome);
 }
 
 void ripp_call_sig_byway_opened(ripp_call *c, ripp_ts now)
@@ -197,24 +190,21 @@ void ripp_call_sig_byway_opened(ripp_call *c, ripp_ts now)
 
 void ripp_call_sig_byway_closed(ripp_call *c, ripp_ts now)
 {
-    if (c->sig_byways > 0)
-        c->sig_byways--;
+    if (c->sig_byways > 0) c->sig_byways--;
     if (c->sig_byways == 0 && c->role == RIPP_ROLE_SERVER && c->state != RIPP_CALL_ENDED)
         c->hold_deadline = now + c->hold_timeout;
 }
 
 ripp_ts ripp_call_expiry(const ripp_call *c)
 {
-    if (c->role != RIPP_ROLE_SERVER || c->state == RIPP_CALL_ENDED)
-        return RIPP_TS_NEVER;
+    if (c->role != RIPP_ROLE_SERVER || c->state == RIPP_CALL_ENDED) return RIPP_TS_NEVER;
     return c->hold_deadline;
 }
 
 int ripp_call_handle_expiry(ripp_call *c, ripp_ts now)
 {
     ripp_ts due = ripp_call_expiry(c);
-    if (due == RIPP_TS_NEVER || now < due)
-        return 0;
+    if (due == RIPP_TS_NEVER || now < due) return 0;
     ripp_log(RIPP_LOG_INFO, "call %s: no signaling byway for the hold time, ending it", c->uri);
     end_call(c, RIPP_OUTCOME_HOLD_TIMEOUT);
     return 1;
@@ -223,12 +213,18 @@ int ripp_call_handle_expiry(ripp_call *c, ripp_ts now)
 const char *ripp_call_state_name(enum ripp_call_state s)
 {
     switch (s) {
-    case RIPP_CALL_IDLE: return "idle";
-    case RIPP_CALL_SETUP_SENT: return "setup_sent";
-    case RIPP_CALL_CREATED: return "created";
-    case RIPP_CALL_ALERTING: return "alerting";
-    case RIPP_CALL_ACTIVE: return "active";
-    case RIPP_CALL_ENDED: return "ended";
+    case RIPP_CALL_IDLE:
+        return "idle";
+    case RIPP_CALL_SETUP_SENT:
+        return "setup_sent";
+    case RIPP_CALL_CREATED:
+        return "created";
+    case RIPP_CALL_ALERTING:
+        return "alerting";
+    case RIPP_CALL_ACTIVE:
+        return "active";
+    case RIPP_CALL_ENDED:
+        return "ended";
     }
     return "unknown";
 }
@@ -236,15 +232,24 @@ const char *ripp_call_state_name(enum ripp_call_state s)
 const char *ripp_call_outcome_name(enum ripp_call_outcome o)
 {
     switch (o) {
-    case RIPP_OUTCOME_NONE: return "none";
-    case RIPP_OUTCOME_ENDED_LOCAL: return "ended_local";
-    case RIPP_OUTCOME_ENDED_REMOTE: return "ended_remote";
-    case RIPP_OUTCOME_CANCELLED: return "cancelled";
-    case RIPP_OUTCOME_REJECTED: return "rejected";
-    case RIPP_OUTCOME_FAILED: return "failed";
-    case RIPP_OUTCOME_NOANSWER: return "noanswer";
-    case RIPP_OUTCOME_HOLD_TIMEOUT: return "hold_timeout";
-    case RIPP_OUTCOME_TRANSPORT: return "transport";
+    case RIPP_OUTCOME_NONE:
+        return "none";
+    case RIPP_OUTCOME_ENDED_LOCAL:
+        return "ended_local";
+    case RIPP_OUTCOME_ENDED_REMOTE:
+        return "ended_remote";
+    case RIPP_OUTCOME_CANCELLED:
+        return "cancelled";
+    case RIPP_OUTCOME_REJECTED:
+        return "rejected";
+    case RIPP_OUTCOME_FAILED:
+        return "failed";
+    case RIPP_OUTCOME_NOANSWER:
+        return "noanswer";
+    case RIPP_OUTCOME_HOLD_TIMEOUT:
+        return "hold_timeout";
+    case RIPP_OUTCOME_TRANSPORT:
+        return "transport";
     }
     return "unknown";
 }

@@ -50,21 +50,18 @@ static bool read_uint(json_t *v, uint32_t *out)
 {
     if (json_is_integer(v)) {
         json_int_t x = json_integer_value(v);
-        if (x < 0)
-            return false;
+        if (x < 0) return false;
         *out = x > UINT32_MAX ? UINT32_MAX : (uint32_t)x;
         return true;
     }
     if (json_is_real(v)) {
         double d = json_real_value(v);
-        if (!(d >= 0))
-            return false;
+        if (!(d >= 0)) return false;
         if (d >= (double)UINT32_MAX) {
             *out = UINT32_MAX;
             return true;
         }
-        if ((double)(uint32_t)d != d)
-            return false; /* a fraction */
+        if ((double)(uint32_t)d != d) return false; /* a fraction */
         *out = (uint32_t)d;
         return true;
     }
@@ -84,8 +81,7 @@ static void set_extra(ripp_caps *c, const char *name, bool value)
 {
     size_t i;
     for (i = 0; i < c->n_extra; i++) {
-        if (strcasecmp(c->extra[i].name, name) == 0)
-            break;
+        if (strcasecmp(c->extra[i].name, name) == 0) break;
     }
     if (!value) {
         /* false is the default of an unknown codec: forget it. */
@@ -139,31 +135,24 @@ static bool apply_member(ripp_caps *c, const char *key, json_t *v)
 {
     for (size_t i = 0; i < N_MEMBERS; i++) {
         const struct cap_member *m = &members[i];
-        if (strcasecmp(key, m->name) != 0)
-            continue;
+        if (strcasecmp(key, m->name) != 0) continue;
         if (m->kind == K_UINT) {
             uint32_t x;
-            if (!read_uint(v, &x))
-                return false;
+            if (!read_uint(v, &x)) return false;
             clamp(&x, m->floor, m->name);
             *(uint32_t *)((char *)c + m->off) = x;
         } else {
             bool b;
-            if (!read_bool(v, &b))
-                return false;
+            if (!read_bool(v, &b)) return false;
             *(bool *)((char *)c + m->off) = b;
         }
-        if (m->off == offsetof(ripp_caps, max_channels))
-            c->emit_max_channels = true;
-        if (m->off == offsetof(ripp_caps, non_e164))
-            c->emit_non_e164 = true;
+        if (m->off == offsetof(ripp_caps, max_channels)) c->emit_max_channels = true;
+        if (m->off == offsetof(ripp_caps, non_e164)) c->emit_non_e164 = true;
         return true;
     }
-    if (!strchr(key, '/'))
-        return true; /* an extension we do not know */
+    if (!strchr(key, '/')) return true; /* an extension we do not know */
     bool b;
-    if (!read_bool(v, &b))
-        return false;
+    if (!read_bool(v, &b)) return false;
     enum ripp_codec codec = ripp_codec_from_name(key, strlen(key));
     if (codec != RIPP_CODEC_NONE)
         c->codecs[codec] = b;
@@ -174,13 +163,10 @@ static bool apply_member(ripp_caps *c, const char *key, json_t *v)
 
 int ripp_caps_parse(ripp_caps *c, const char *json, size_t len, int *warnings)
 {
-    if (warnings)
-        *warnings = 0;
-    if (!c || (!json && len))
-        return RIPP_ERR_INVAL;
+    if (warnings) *warnings = 0;
+    if (!c || (!json && len)) return RIPP_ERR_INVAL;
     ripp_caps_init_default(c);
-    if (len > RIPP_CAPS_MAX_BYTES)
-        return RIPP_ERR_LIMIT;
+    if (len > RIPP_CAPS_MAX_BYTES) return RIPP_ERR_LIMIT;
     json_error_t jerr;
     json_t *doc = json_loadb(json ? json : "", len, 0, &jerr);
     if (!json_is_object(doc)) {
@@ -198,8 +184,7 @@ int ripp_caps_parse(ripp_caps *c, const char *json, size_t len, int *warnings)
         }
     }
     json_decref(doc);
-    if (warnings)
-        *warnings = bad;
+    if (warnings) *warnings = bad;
     return 0;
 }
 
@@ -210,41 +195,32 @@ static int put(json_t *o, const char *key, json_t *v)
 
 int64_t ripp_caps_emit(const ripp_caps *c, char *out, size_t cap)
 {
-    if (!c || !out || cap == 0)
-        return RIPP_ERR_INVAL;
+    if (!c || !out || cap == 0) return RIPP_ERR_INVAL;
     ripp_caps d;
     ripp_caps_init_default(&d);
     json_t *o = json_object();
-    if (!o)
-        return RIPP_ERR_NOMEM;
+    if (!o) return RIPP_ERR_NOMEM;
     int64_t rc = RIPP_ERR_NOMEM;
     int e = 0;
-    if (c->max_bitrate != d.max_bitrate)
-        e |= put(o, "max-bitrate", json_integer(c->max_bitrate));
+    if (c->max_bitrate != d.max_bitrate) e |= put(o, "max-bitrate", json_integer(c->max_bitrate));
     if (c->max_samplerate != d.max_samplerate)
         e |= put(o, "max-samplerate", json_integer(c->max_samplerate));
     if (c->max_samplesize != d.max_samplesize)
         e |= put(o, "max-samplesize", json_integer(c->max_samplesize));
-    if (c->force_cbr)
-        e |= put(o, "force-cbr", json_true());
-    if (c->two_channel)
-        e |= put(o, "two-channel", json_true());
-    if (c->tnt)
-        e |= put(o, "tnt", json_true());
+    if (c->force_cbr) e |= put(o, "force-cbr", json_true());
+    if (c->two_channel) e |= put(o, "two-channel", json_true());
+    if (c->tnt) e |= put(o, "tnt", json_true());
     if (c->emit_max_channels || c->max_channels != d.max_channels)
         e |= put(o, "max-channels", json_integer(c->max_channels));
-    if (c->emit_non_e164 || c->non_e164)
-        e |= put(o, "non-e164", json_boolean(c->non_e164));
+    if (c->emit_non_e164 || c->non_e164) e |= put(o, "non-e164", json_boolean(c->non_e164));
     for (int k = RIPP_CODEC_NONE + 1; k < RIPP_CODEC_COUNT; k++) {
         if (c->codecs[k] != d.codecs[k])
             e |= put(o, ripp_codec_name((enum ripp_codec)k), json_boolean(c->codecs[k]));
     }
     for (size_t i = 0; i < c->n_extra && i < RIPP_CAPS_MAX_EXTRA; i++) {
         const char *name = c->extra[i].name;
-        if (!c->extra[i].value || !memchr(name, '\0', sizeof c->extra[i].name))
-            continue;
-        if (ripp_codec_from_name(name, strlen(name)) != RIPP_CODEC_NONE)
-            continue;
+        if (!c->extra[i].value || !memchr(name, '\0', sizeof c->extra[i].name)) continue;
+        if (ripp_codec_from_name(name, strlen(name)) != RIPP_CODEC_NONE) continue;
         /* json_object_set_new refuses invalid UTF-8, which is a caller error here */
         json_t *t = json_true();
         if (json_object_set_new(o, name, t) != 0) {
@@ -252,8 +228,7 @@ int64_t ripp_caps_emit(const ripp_caps *c, char *out, size_t cap)
             goto out;
         }
     }
-    if (e)
-        goto out;
+    if (e) goto out;
     size_t n = json_dumpb(o, out, cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (n == 0) {
         rc = RIPP_ERR_NOMEM;
@@ -290,18 +265,15 @@ int ripp_caps_validate(const ripp_caps *c, char *err, size_t errcap)
              !c->codecs[RIPP_CODEC_OPUS])
         why = "no voice codec accepted (audio/PCMU, audio/PCMA and audio/opus all false)";
     if (!why) {
-        if (err && errcap)
-            err[0] = '\0';
+        if (err && errcap) err[0] = '\0';
         return 0;
     }
-    if (err && errcap)
-        snprintf(err, errcap, "%s", why);
+    if (err && errcap) snprintf(err, errcap, "%s", why);
     return RIPP_ERR_INVAL;
 }
 
 bool ripp_caps_accepts(const ripp_caps *c, enum ripp_codec codec)
 {
-    if (!c || codec <= RIPP_CODEC_NONE || codec >= RIPP_CODEC_COUNT)
-        return false;
+    if (!c || codec <= RIPP_CODEC_NONE || codec >= RIPP_CODEC_COUNT) return false;
     return c->codecs[codec];
 }

@@ -15,15 +15,13 @@ static const char *const codec_names[RIPP_CODEC_COUNT] = {
 
 const char *ripp_codec_name(enum ripp_codec c)
 {
-    if ((int)c < 0 || c >= RIPP_CODEC_COUNT)
-        return "";
+    if ((int)c < 0 || c >= RIPP_CODEC_COUNT) return "";
     return codec_names[c];
 }
 
 enum ripp_codec ripp_codec_from_name(const char *name, size_t len)
 {
-    if (!name || len == 0)
-        return RIPP_CODEC_NONE;
+    if (!name || len == 0) return RIPP_CODEC_NONE;
     for (int c = RIPP_CODEC_NONE + 1; c < RIPP_CODEC_COUNT; c++) {
         if (strlen(codec_names[c]) == len && strncasecmp(codec_names[c], name, len) == 0)
             return (enum ripp_codec)c;

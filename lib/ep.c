@@ -237,11 +237,12 @@ void ep_call_ended(ripp_ep_call *c, ripp_ts now)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->fsm.outcome == RIPP_OUTCOME_HOLD_TIMEOUT) /* no client left to tell */
+        c->final_delivered = true;
     c->ended_at = now;
     if (ep->nlive)
         ep->nlive--;
     ep->counters.calls_ended++;
-    ripp_sched_finish(&c->tx);
     if (c->fsm.role == RIPP_ROLE_SERVER)
         ep_server_close_call(c);
     else
@@ -271,6 +272,8 @@ int ep_call_on_peer_event(ripp_ep_call *c, const ripp_event *ev, ripp_ts now)
         return rv;
     if (ev->type == RIPP_EV_OPEN_REVERSE && c->fsm.role == RIPP_ROLE_CLIENT)
         c->reverse_wanted += ev->count ? ev->count : 1;
+    if (c->fsm.state == RIPP_CALL_ENDED) /* the peer made the ending: it knows */
+        c->final_delivered = true;
     ep_call_applied(c, ev, false, now);
     return 0;
 }
@@ -496,7 +499,8 @@ static void call_tick(ripp_ep_call *c, ripp_ts now)
             ep->hooks.on_tick(ep->ud, c, now);
         if (c->fsm.state == RIPP_CALL_ENDED)
             return;
-        ripp_sched_handle_expiry(&c->tx, now);
+        if (c->tx.ops) /* set up once the call exists (client: after the 201) */
+            ripp_sched_handle_expiry(&c->tx, now);
         if (c->fsm.role == RIPP_ROLE_CLIENT)
             ep_client_tick(c, now);
         if (c->fsm.state == RIPP_CALL_ACTIVE && ep->hooks.next_frame) {
@@ -537,6 +541,8 @@ void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
             continue;
         if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {
             c->done = true;
+            /* frames still unacknowledged now will never be: count them lost */
+            ripp_sched_finish(&c->tx);
             if (c->fsm.role == RIPP_ROLE_SERVER)
                 write_cdr(c);
             if (ep->hooks.on_done)

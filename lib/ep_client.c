@@ -9,6 +9,7 @@
 
 #define EP_SETUP_BODY_MAX 8192
 #define EP_REVERSE_REOPEN_MAX 200 /* reverse byways one call may open in its life */
+#define EP_GONE_WAIT (500 * RIPP_NS_PER_MS)
 
 static const ripp_xchg_cbs client_cbs;
 
@@ -230,6 +231,15 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         else if (strcasecmp(hdrs[i].name, "ripp-media") == 0)
             media = hdrs[i].value;
     }
+    if (status == 404 && b->kind != BW_SETUP && c->fsm.state != RIPP_CALL_ENDED) {
+        /* M90: the server no longer has the call. The event that ended it may still be on
+         * its way on the signaling GET (responses of other streams can overtake it), so
+         * give that a moment unless it is the GET itself that is refused. */
+        if (b->kind == BW_EV_RX)
+            c->gone_at = now;
+        else if (!c->gone_at)
+            c->gone_at = now + EP_GONE_WAIT;
+    }
     switch (b->kind) {
     case BW_SETUP:
         if (status >= 200 && status < 300 && loc && c->fsm.state == RIPP_CALL_SETUP_SENT)
@@ -242,10 +252,14 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
             b->have_hdr = true;
         } else {
             if (status != 204 && c->fsm.state != RIPP_CALL_ENDED)
-                ripp_log(RIPP_LOG_WARN, "call %s: reverse byway answered %d%s", c->id, status,
+                ripp_log(status == 404 ? RIPP_LOG_INFO : RIPP_LOG_WARN,
+                         "call %s: reverse byway answered %d%s", c->id, status,
                          status == 200 ? " with a bad RIPP-Media" : "");
             if (status == 200)
                 ripp_xchg_reset(b->x, RIPP_XCHG_PROTOCOL_ERROR);
+            else if (!b->ended_local)
+                ripp_xchg_end(b->x);
+            b->ended_local = true;
             ep_bw_detach(b);
             b->kind = BW_DISCARD;
         }
@@ -253,7 +267,11 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
     default:
         if (status != 200) {
             if (c->fsm.state != RIPP_CALL_ENDED)
-                ripp_log(RIPP_LOG_WARN, "call %s: byway answered %d", c->id, status);
+                ripp_log(status == 404 ? RIPP_LOG_INFO : RIPP_LOG_WARN,
+                         "call %s: byway answered %d", c->id, status);
+            if (!b->ended_local)
+                ripp_xchg_end(b->x);
+            b->ended_local = true;
             ep_bw_detach(b);
             b->kind = BW_DISCARD;
         }
@@ -328,15 +346,14 @@ static void on_end(ripp_xchg *x, void *ud)
 {
     ep_bw *b = ud;
     ripp_ep_call *c = b->call;
-    if (!c)
-        return;
-    if (b->kind == BW_SETUP) {
+    if (c && b->kind == BW_SETUP) {
         if (!(b->status >= 200 && b->status < 300))
             setup_failed(b, ep_now(c->ep));
         return;
     }
-    if (c->fsm.state != RIPP_CALL_ENDED)
+    if (c && c->fsm.state != RIPP_CALL_ENDED)
         ripp_log(RIPP_LOG_WARN, "call %s: the server ended a byway of a live call", c->id);
+    /* whatever the byway was, end our side so that the stream closes */
     if (!b->ended_local) {
         ripp_xchg_end(x);
         b->ended_local = true;
@@ -405,9 +422,14 @@ int ep_client_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *h
 
 void ep_client_tick(ripp_ep_call *c, ripp_ts now)
 {
-    (void)now;
     if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED)
         return;
+    if (c->gone_at && now >= c->gone_at) {
+        ripp_log(RIPP_LOG_WARN, "call %s: the server answers 404: the call is gone", c->id);
+        ripp_call_abandon(&c->fsm, RIPP_OUTCOME_TRANSPORT);
+        ep_call_ended(c, now);
+        return;
+    }
     unsigned open = 0;
     for (ep_bw *b = c->bws; b; b = b->next)
         open += b->kind == BW_MEDIA_RX;
@@ -420,11 +442,13 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
     }
 }
 
-/* After the end: end our side of every byway; the server ends its side. */
+/* After the end: end our side of every byway; the server ends its side. Reverse byways
+ * stay open until the server ends them, so that frames already on their way are still
+ * acked (they were not lost: the call ended while they travelled). */
 void ep_client_close_call(ripp_ep_call *c)
 {
     for (ep_bw *b = c->bws; b; b = b->next) {
-        if (b->ended_local)
+        if (b->ended_local || b->kind == BW_MEDIA_RX)
             continue;
         ripp_xchg_end(b->x);
         b->ended_local = true;

@@ -74,6 +74,7 @@ struct ripp_ep_call {
     ripp_ts ended_at, next_persist;
     bool done;                     /* on_done delivered */
     bool closing;                  /* byways are being closed */
+    bool final_delivered;          /* server: the client has (or made) the ending event */
     void *user;
     /* client */
     char trunk_url[RIPP_URI_MAX];
@@ -83,6 +84,7 @@ struct ripp_ep_call {
     char setup_detail[512];
     uint32_t reverse_wanted;
     uint32_t reverse_opened_total;
+    ripp_ts gone_at;               /* when a 404 makes us give the call up */
 };
 
 struct ripp_ep {

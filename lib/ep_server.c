@@ -366,6 +366,8 @@ int ep_server_broadcast(ripp_ep_call *c, const char *json, size_t len)
             ripp_xchg_write(b->x, (const uint8_t *)",", 1);
         ripp_xchg_write(b->x, (const uint8_t *)json, len);
         b->first_event = false;
+        if (c->fsm.state == RIPP_CALL_ENDED)
+            c->final_delivered = true;
     }
     return 0;
 }
@@ -466,6 +468,14 @@ static void serve_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const
         return;
     }
     if (c->fsm.state == RIPP_CALL_ENDED) {
+        /* The resource stays (its state is ended) until the client has the event that
+         * ended it: a call refused before the client opened its GET still tells it why. */
+        if (ev && strcmp(m, "GET") == 0 && !c->final_delivered) {
+            open_event_get(c, x, now);
+            c->final_delivered = true;
+            ep_server_close_call(c);
+            return;
+        }
         refuse(ep, x, req, 404, "call-ended", 481, "the call has ended");
         return;
     }
@@ -674,11 +684,14 @@ static const ripp_xchg_cbs server_cbs = {
     .on_close = on_close,
 };
 
-/* End every byway of an ended call from our side; the client closes its side. */
+/* End every byway of an ended call from our side; the client closes its side. Forward
+ * byways and the signaling PUT are answered when the client ends them, so that frames
+ * already on their way are still acked; close_grace bounds the wait. */
 void ep_server_close_call(ripp_ep_call *c)
 {
+    bool gone = c->fsm.outcome == RIPP_OUTCOME_HOLD_TIMEOUT; /* nobody to wait for */
     for (ep_bw *b = c->bws; b; b = b->next) {
-        if (b->ended_local)
+        if (b->ended_local || (!gone && (b->kind == BW_MEDIA_RX || b->kind == BW_EV_RX)))
             continue;
         if (!b->responded)
             ripp_xchg_respond(b->x, b->kind == BW_EV_RX ? 200 : 204, NULL, 0, true);

@@ -15,26 +15,18 @@ int ripp_jbuf_init(ripp_jbuf *jb, const ripp_jbuf_config *cfg, ripp_stats *stats
     int rc = RIPP_ERR_INVAL;
     memset(jb, 0, sizeof *jb);
     ripp_jbuf_config c = cfg ? *cfg : (ripp_jbuf_config){0};
-    if (!c.frame_ms)
-        c.frame_ms = 20;
-    if (!c.min_delay)
-        c.min_delay = 20 * RIPP_NS_PER_MS;
-    if (!c.max_delay)
-        c.max_delay = 200 * RIPP_NS_PER_MS;
-    if (!c.slot_size)
-        c.slot_size = sizeof jb->out;
-    if (!frame_ms_ok(c.frame_ms) || c.min_delay > c.max_delay ||
-        c.slot_size > sizeof jb->out)
+    if (!c.frame_ms) c.frame_ms = 20;
+    if (!c.min_delay) c.min_delay = 20 * RIPP_NS_PER_MS;
+    if (!c.max_delay) c.max_delay = 200 * RIPP_NS_PER_MS;
+    if (!c.slot_size) c.slot_size = sizeof jb->out;
+    if (!frame_ms_ok(c.frame_ms) || c.min_delay > c.max_delay || c.slot_size > sizeof jb->out)
         goto out;
     ripp_ts frame = (ripp_ts)c.frame_ms * RIPP_NS_PER_MS;
     c.min_delay = (c.min_delay + frame - 1) / frame * frame;
     c.max_delay = c.max_delay / frame * frame;
-    if (c.max_delay < c.min_delay)
-        c.max_delay = c.min_delay;
-    if (!c.capacity)
-        c.capacity = (uint32_t)(c.max_delay / frame) + 8;
-    if (c.capacity < 2 || c.capacity > (1u << 20))
-        goto out;
+    if (c.max_delay < c.min_delay) c.max_delay = c.min_delay;
+    if (!c.capacity) c.capacity = (uint32_t)(c.max_delay / frame) + 8;
+    if (c.capacity < 2 || c.capacity > (1u << 20)) goto out;
 
     rc = RIPP_ERR_NOMEM;
     jb->slots = calloc(c.capacity, sizeof *jb->slots);
@@ -74,11 +66,20 @@ static ripp_ts frame_ns(const ripp_jbuf *jb)
 /* RFC 3550 §6.4.1, with the frame's nominal time standing in for the RTP timestamp. */
 static void update_jitter(ripp_jbuf *jb, uint32_t seq, ripp_ts now)
 {
+    double frame = (double)frame_ns(jb);
+    double offset =
+        (double)now - (double)jb->anchor_rx - ((double)seq - (double)jb->anchor_seq) * frame;
     if (jb->have_last) {
         double arrival = (double)now - (double)jb->last_rx;
-        double nominal = ((double)seq - (double)jb->last_rx_seq) * (double)frame_ns(jb);
+        double nominal = ((double)seq - (double)jb->last_rx_seq) * frame;
         double d = fabs(arrival - nominal);
         jb->jitter_ns += (d - jb->jitter_ns) / 16.0;
+        if (offset > jb->offset_hw_ns)
+            jb->offset_hw_ns = offset;
+        else
+            jb->offset_hw_ns += (offset - jb->offset_hw_ns) / 64.0;
+    } else {
+        jb->offset_hw_ns = offset;
     }
     jb->have_last = true;
     jb->last_rx = now;
@@ -92,14 +93,14 @@ static void update_jitter(ripp_jbuf *jb, uint32_t seq, ripp_ts now)
 static ripp_ts target_delay(const ripp_jbuf *jb)
 {
     ripp_ts frame = frame_ns(jb);
-    double want = (double)frame + 3.0 * jb->jitter_ns - (double)JITTER_SLACK;
-    if (want >= (double)jb->cfg.max_delay)
-        return jb->cfg.max_delay;
+    double want = (double)frame + 3.0 * jb->jitter_ns;
+    if (jb->offset_hw_ns + jb->jitter_ns > want) want = jb->offset_hw_ns + jb->jitter_ns;
+    want -= (double)JITTER_SLACK;
+    if (want < 0) want = 0;
+    if (want >= (double)jb->cfg.max_delay) return jb->cfg.max_delay;
     ripp_ts t = ((ripp_ts)want + frame - 1) / frame * frame;
-    if (t < jb->cfg.min_delay)
-        t = jb->cfg.min_delay;
-    if (t > jb->cfg.max_delay)
-        t = jb->cfg.max_delay;
+    if (t < jb->cfg.min_delay) t = jb->cfg.min_delay;
+    if (t > jb->cfg.max_delay) t = jb->cfg.max_delay;
     return t;
 }
 
@@ -113,19 +114,15 @@ static void store(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
     sl->len = (uint16_t)len;
     memcpy(sl->data, payload, len);
     jb->stored++;
-    if (seq > jb->high_seq)
-        jb->high_seq = seq;
-    if (jb->stats)
-        jb->stats->rx_frames++;
+    if (seq > jb->high_seq) jb->high_seq = seq;
+    if (jb->stats) jb->stats->rx_frames++;
 }
 
 int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
                   size_t len, ripp_ts now)
 {
-    if (len == 0 || !payload)
-        return RIPP_ERR_INVAL;
-    if (len > jb->cfg.slot_size)
-        return RIPP_ERR_LIMIT;
+    if (len == 0 || !payload) return RIPP_ERR_INVAL;
+    if (len > jb->cfg.slot_size) return RIPP_ERR_LIMIT;
     if (!jb->started) {
         jb->started = true;
         jb->anchor_rx = now;
@@ -147,17 +144,14 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
             jb->next_seq = seq;
         } else {
             update_jitter(jb, seq, now);
-            if (jb->stats)
-                jb->stats->rx_late++;
+            if (jb->stats) jb->stats->rx_late++;
             return RIPP_ERR_LATE;
         }
     }
-    if ((uint64_t)seq - jb->next_seq >= cap)
-        return RIPP_ERR_LIMIT;
+    if ((uint64_t)seq - jb->next_seq >= cap) return RIPP_ERR_LIMIT;
     ripp_jbuf_slot *sl = &jb->slots[seq % cap];
     if (sl->used && sl->seq == seq) {
-        if (jb->stats)
-            jb->stats->rx_duplicates++;
+        if (jb->stats) jb->stats->rx_duplicates++;
         return RIPP_ERR_DUP;
     }
     update_jitter(jb, seq, now);
@@ -186,14 +180,12 @@ static void conceal(ripp_jbuf *jb, ripp_jbuf_out *out)
     out->codec = jb->last_codec;
     out->payload = NULL;
     out->len = 0;
-    if (jb->stats)
-        jb->stats->rx_concealed++;
+    if (jb->stats) jb->stats->rx_concealed++;
 }
 
 int ripp_jbuf_pop(ripp_jbuf *jb, ripp_ts now, ripp_jbuf_out *out)
 {
-    if (!jb->started || now < jb->next_due)
-        return 0;
+    if (!jb->started || now < jb->next_due) return 0;
     ripp_ts frame = frame_ns(jb);
     jb->played = true;
     ripp_jbuf_slot *sl = slot_of(jb, jb->next_seq);

@@ -18,13 +18,10 @@ static const char b64url_alphabet[] =
 
 int64_t ripp_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
 {
-    if (!in && len)
-        return RIPP_ERR_INVAL;
-    if (len > SIZE_MAX / 2)
-        return RIPP_ERR_LIMIT;
+    if (!in && len) return RIPP_ERR_INVAL;
+    if (len > SIZE_MAX / 2) return RIPP_ERR_LIMIT;
     size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
-    if (!out || need >= cap || need > INT64_MAX)
-        return RIPP_ERR_LIMIT;
+    if (!out || need >= cap || need > INT64_MAX) return RIPP_ERR_LIMIT;
     size_t o = 0, i = 0;
     for (; i + 3 <= len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
@@ -50,44 +47,33 @@ int64_t ripp_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
 /* Both alphabets: a value may have passed through a standard base64 tool. */
 static int b64_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-' || c == '+')
-        return 62;
-    if (c == '_' || c == '/')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-' || c == '+') return 62;
+    if (c == '_' || c == '/') return 63;
     return -1;
 }
 
 int64_t ripp_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 {
-    if (!in && len)
-        return RIPP_ERR_INVAL;
+    if (!in && len) return RIPP_ERR_INVAL;
     size_t pad = 0;
     while (len > 0 && in[len - 1] == '=') {
         len--;
         pad++;
     }
-    if (pad && (pad > 2 || (len + pad) % 4 != 0))
-        return RIPP_ERR_PROTO;
-    if (len % 4 == 1)
-        return RIPP_ERR_PROTO;
+    if (pad && (pad > 2 || (len + pad) % 4 != 0)) return RIPP_ERR_PROTO;
+    if (len % 4 == 1) return RIPP_ERR_PROTO;
     size_t n = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-    if (n > cap || n > INT64_MAX)
-        return RIPP_ERR_LIMIT;
-    if (n && !out)
-        return RIPP_ERR_INVAL;
+    if (n > cap || n > INT64_MAX) return RIPP_ERR_LIMIT;
+    if (n && !out) return RIPP_ERR_INVAL;
     size_t o = 0;
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < len; i++) {
         int v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return RIPP_ERR_PROTO;
+        if (v < 0) return RIPP_ERR_PROTO;
         acc = acc << 6 | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
@@ -97,8 +83,7 @@ int64_t ripp_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
         }
     }
     /* Leftover bits must be zero: one byte string, one encoding. */
-    if (acc != 0)
-        return RIPP_ERR_PROTO;
+    if (acc != 0) return RIPP_ERR_PROTO;
     return (int64_t)o;
 }
 
@@ -108,11 +93,9 @@ int64_t ripp_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 static bool field_ok(const char *s, size_t cap, bool allow_empty)
 {
     const char *end = memchr(s, 0, cap);
-    if (!end || (end == s && !allow_empty))
-        return false;
+    if (!end || (end == s && !allow_empty)) return false;
     for (; s < end; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-            return false;
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return false;
     return true;
 }
 
@@ -124,21 +107,24 @@ static bool is_token_char(unsigned char c)
 
 static bool token_ok(const char *s, size_t len)
 {
-    if (!len)
-        return false;
+    if (!len) return false;
     for (size_t i = 0; i < len; i++)
-        if (!s[i] || !is_token_char((unsigned char)s[i]))
-            return false;
+        if (!s[i] || !is_token_char((unsigned char)s[i])) return false;
     return true;
 }
 
-/* The x5u goes between angle brackets in a header parameter: no room for <, >, ;, quotes
- * or whitespace, which no URI contains anyway. */
+/* An absolute URI (scheme ":" ...). It goes between angle brackets in a header parameter:
+ * no room for <, >, ;, quotes or whitespace. */
 static bool uri_ok(const char *s)
 {
+    const char *p = s;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return false;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '+' || *p == '-' || *p == '.')
+        p++;
+    if (*p != ':') return false;
     for (; *s; s++)
-        if (*s <= 0x20 || *s > 0x7e || strchr("<>;\"", *s))
-            return false;
+        if (*s <= 0x20 || *s > 0x7e || strchr("<>;\"", *s)) return false;
     return true;
 }
 
@@ -157,25 +143,22 @@ static int passport_json(const ripp_passport *pp, char **hdr, char **claims)
 {
     int rc = RIPP_ERR_NOMEM;
     const size_t flags = JSON_SORT_KEYS | JSON_COMPACT;
-    json_t *h = json_object(), *c = json_object(), *orig = json_object(),
-           *dest = json_object(), *tns = json_array();
-    if (!h || !c || !orig || !dest || !tns)
-        goto out;
+    json_t *h = json_object(), *c = json_object(), *orig = json_object(), *dest = json_object(),
+           *tns = json_array();
+    if (!h || !c || !orig || !dest || !tns) goto out;
     if (set_str(h, "alg", "ES256") || (pp->ppt[0] && set_str(h, "ppt", pp->ppt)) ||
         set_str(h, "typ", "passport") || set_str(h, "x5u", pp->x5u))
         goto out;
-    if (json_array_append_new(tns, json_string(pp->dest_tn)) ||
-        json_object_set(dest, "tn", tns) || set_str(orig, "tn", pp->orig_tn))
+    if (json_array_append_new(tns, json_string(pp->dest_tn)) || json_object_set(dest, "tn", tns) ||
+        set_str(orig, "tn", pp->orig_tn))
         goto out;
-    if ((pp->attest[0] && set_str(c, "attest", pp->attest)) ||
-        json_object_set(c, "dest", dest) ||
+    if ((pp->attest[0] && set_str(c, "attest", pp->attest)) || json_object_set(c, "dest", dest) ||
         json_object_set_new(c, "iat", json_integer((json_int_t)pp->iat)) ||
         json_object_set(c, "orig", orig) || (pp->origid[0] && set_str(c, "origid", pp->origid)))
         goto out;
     *hdr = json_dumps(h, flags);
     *claims = json_dumps(c, flags);
-    if (*hdr && *claims)
-        rc = 0;
+    if (*hdr && *claims) rc = 0;
 out:
     json_decref(h);
     json_decref(c);
@@ -187,8 +170,7 @@ out:
 
 static int append(char *out, size_t cap, size_t *len, const char *s, size_t n)
 {
-    if (n >= cap - *len)
-        return RIPP_ERR_LIMIT;
+    if (n >= cap - *len) return RIPP_ERR_LIMIT;
     memcpy(out + *len, s, n);
     *len += n;
     out[*len] = '\0';
@@ -198,8 +180,7 @@ static int append(char *out, size_t cap, size_t *len, const char *s, size_t n)
 static int append_b64(char *out, size_t cap, size_t *len, const void *data, size_t n)
 {
     int64_t w = ripp_b64url_encode(data, n, out + *len, cap - *len);
-    if (w < 0)
-        return (int)w;
+    if (w < 0) return (int)w;
     *len += (size_t)w;
     return 0;
 }
@@ -207,16 +188,14 @@ static int append_b64(char *out, size_t cap, size_t *len, const void *data, size
 int64_t ripp_passport_sign(const ripp_passport *pp, ripp_sign_fn sign, void *ud, char *out,
                            size_t cap)
 {
-    if (!pp || !sign || !out || !cap)
-        return RIPP_ERR_INVAL;
+    if (!pp || !sign || !out || !cap) return RIPP_ERR_INVAL;
     if (!field_ok(pp->orig_tn, sizeof pp->orig_tn, false) ||
         !field_ok(pp->dest_tn, sizeof pp->dest_tn, false) ||
         !field_ok(pp->x5u, sizeof pp->x5u, false) || !uri_ok(pp->x5u) ||
         !field_ok(pp->ppt, sizeof pp->ppt, true) ||
         (pp->ppt[0] && !token_ok(pp->ppt, strlen(pp->ppt))) ||
         !field_ok(pp->attest, sizeof pp->attest, true) ||
-        (pp->attest[0] && !attest_ok(pp->attest)) ||
-        !field_ok(pp->origid, sizeof pp->origid, true))
+        (pp->attest[0] && !attest_ok(pp->attest)) || !field_ok(pp->origid, sizeof pp->origid, true))
         return RIPP_ERR_INVAL;
     if (cap > RIPP_IDENTITY_MAX + 1)
         cap = RIPP_IDENTITY_MAX + 1; /* what we sign, we must also accept */
@@ -226,8 +205,7 @@ int64_t ripp_passport_sign(const ripp_passport *pp, ripp_sign_fn sign, void *ud,
     uint8_t sig[64];
     out[0] = '\0';
     int rc = passport_json(pp, &hdr, &claims);
-    if (rc)
-        goto out;
+    if (rc) goto out;
     if ((rc = append_b64(out, cap, &len, hdr, strlen(hdr))) ||
         (rc = append(out, cap, &len, ".", 1)) ||
         (rc = append_b64(out, cap, &len, claims, strlen(claims))))
@@ -264,12 +242,10 @@ typedef struct vctx {
     size_t whycap;
 } vctx;
 
-__attribute__((format(printf, 4, 5))) static int vfail(vctx *v, int err,
-                                                       enum ripp_passport_fail code,
-                                                       const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int
+vfail(vctx *v, int err, enum ripp_passport_fail code, const char *fmt, ...)
 {
-    if (v->fail)
-        *v->fail = code;
+    if (v->fail) *v->fail = code;
     if (v->why && v->whycap) {
         va_list ap;
         va_start(ap, fmt);
@@ -365,12 +341,10 @@ static int parse_params(const char *p, size_t n, params *out, vctx *v)
 /* Copies a JSON string member that must fit cap (including the NUL) and hold no NUL. */
 static bool json_str_copy(const json_t *s, char *dst, size_t cap, bool allow_empty)
 {
-    if (!json_is_string(s))
-        return false;
+    if (!json_is_string(s)) return false;
     size_t n = json_string_length(s);
     const char *txt = json_string_value(s);
-    if (n >= cap || strlen(txt) != n || (!n && !allow_empty))
-        return false;
+    if (n >= cap || strlen(txt) != n || (!n && !allow_empty)) return false;
     memcpy(dst, txt, n + 1);
     return true;
 }
@@ -380,8 +354,7 @@ static json_t *segment_json(const char *s, size_t n)
 {
     uint8_t buf[RIPP_IDENTITY_MAX];
     int64_t len = ripp_b64url_decode(s, n, buf, sizeof buf);
-    if (len <= 0)
-        return NULL;
+    if (len <= 0) return NULL;
     json_error_t jerr;
     json_t *j = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
     if (j && !json_is_object(j)) {
@@ -400,8 +373,7 @@ static int check_header(json_t *h, const params *pr, ripp_passport *pp, vctx *v)
     const json_t *typ = json_object_get(h, "typ");
     if (typ && (!json_is_string(typ) || json_string_length(typ) != 8 ||
                 strcmp(json_string_value(typ), "passport")))
-        return vfail(v, RIPP_ERR_UNSUPPORTED, RIPP_PASSPORT_UNSUPPORTED,
-                     "typ is not passport");
+        return vfail(v, RIPP_ERR_UNSUPPORTED, RIPP_PASSPORT_UNSUPPORTED, "typ is not passport");
     /* RFC 7515: a header naming extensions the recipient must understand is refused. */
     if (json_object_get(h, "crit"))
         return vfail(v, RIPP_ERR_UNSUPPORTED, RIPP_PASSPORT_UNSUPPORTED,
@@ -424,6 +396,8 @@ static int check_header(json_t *h, const params *pr, ripp_passport *pp, vctx *v)
     } else {
         return vfail(v, RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO, "no x5u and no info");
     }
+    if (!uri_ok(pp->x5u))
+        return vfail(v, RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO, "x5u is not an absolute URI");
     return 0;
 }
 
@@ -443,15 +417,14 @@ static int check_claims(json_t *c, ripp_passport *pp, vctx *v)
         for (size_t i = 1; ok && i < json_array_size(tn); i++)
             ok = json_is_string(json_array_get(tn, i));
     }
-    if (!ok)
-        return vfail(v, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID, "missing or bad dest.tn");
+    if (!ok) return vfail(v, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID, "missing or bad dest.tn");
     const json_t *iat = json_object_get(c, "iat");
     if (!json_is_integer(iat))
         return vfail(v, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID, "missing or bad iat");
     pp->iat = (int64_t)json_integer_value(iat);
     const json_t *attest = json_object_get(c, "attest");
-    if (attest && (!json_str_copy(attest, pp->attest, sizeof pp->attest, false) ||
-                   !attest_ok(pp->attest)))
+    if (attest &&
+        (!json_str_copy(attest, pp->attest, sizeof pp->attest, false) || !attest_ok(pp->attest)))
         return vfail(v, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID, "bad attest");
     const json_t *origid = json_object_get(c, "origid");
     if (origid && !json_str_copy(origid, pp->origid, sizeof pp->origid, true))
@@ -461,8 +434,8 @@ static int check_claims(json_t *c, ripp_passport *pp, vctx *v)
 
 static bool jws_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify, void *ud,
@@ -475,8 +448,7 @@ int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify
         return vfail(&v, RIPP_ERR_PROTO, RIPP_PASSPORT_MISSING, "no Identity value");
     if (len > RIPP_IDENTITY_MAX)
         return vfail(&v, RIPP_ERR_LIMIT, RIPP_PASSPORT_INVALID, "Identity value too long");
-    if (!verify)
-        return vfail(&v, RIPP_ERR_INVAL, RIPP_PASSPORT_INVALID, "no verifier");
+    if (!verify) return vfail(&v, RIPP_ERR_INVAL, RIPP_PASSPORT_INVALID, "no verifier");
 
     const char *s = identity;
     size_t n = len;
@@ -511,8 +483,7 @@ int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify
     memset(&pr, 0, sizeof pr);
     if (semi) {
         int rc = parse_params(semi + 1, n - (size_t)(semi - s) - 1, &pr, &v);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
 
     ripp_passport pp;
@@ -524,15 +495,13 @@ int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify
         rc = vfail(&v, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID, "header is not a JSON object");
         goto out;
     }
-    if ((rc = check_header(h, &pr, &pp, &v)))
-        goto out;
+    if ((rc = check_header(h, &pr, &pp, &v))) goto out;
     c = segment_json(jws + dots[0] + 1, dots[1] - dots[0] - 1);
     if (!c) {
         rc = vfail(&v, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID, "claims are not a JSON object");
         goto out;
     }
-    if ((rc = check_claims(c, &pp, &v)))
-        goto out;
+    if ((rc = check_claims(c, &pp, &v))) goto out;
 
     uint8_t sig[64];
     const char *sb64 = jws + dots[1] + 1;
@@ -545,8 +514,7 @@ int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify
         rc = vfail(&v, RIPP_ERR_AUTH, RIPP_PASSPORT_INVALID, "signature does not verify");
         goto out;
     }
-    if (out)
-        *out = pp;
+    if (out) *out = pp;
 out:
     json_decref(h);
     json_decref(c);

@@ -10,46 +10,86 @@
 const char *ripp_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 425: return "Too Early";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 425:
+        return "Too Early";
+    case 426:
+        return "Upgrade Required";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -77,8 +117,7 @@ void ripp_problem_set(ripp_problem *p, int status, const char *slug, int sip_cod
 static void get_str(json_t *o, const char *key, char *dst, size_t cap)
 {
     json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
-        return;
+    if (!json_is_string(v)) return;
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (n >= cap) {
@@ -93,19 +132,16 @@ static void get_str(json_t *o, const char *key, char *dst, size_t cap)
 static int get_int(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        return 0;
+    if (!json_is_integer(v)) return 0;
     json_int_t x = json_integer_value(v);
     return x < 0 || x > 999999 ? 0 : (int)x;
 }
 
 int64_t ripp_problem_encode(const ripp_problem *p, char *out, size_t cap)
 {
-    if (!p || !out || cap == 0)
-        return RIPP_ERR_INVAL;
+    if (!p || !out || cap == 0) return RIPP_ERR_INVAL;
     json_t *o = json_object();
-    if (!o)
-        return RIPP_ERR_NOMEM;
+    if (!o) return RIPP_ERR_NOMEM;
     int64_t rc = RIPP_ERR_NOMEM;
     /* Fixed-size fields may lack a NUL when filled by hand. */
     char type[sizeof p->type + 1], title[sizeof p->title + 1], detail[sizeof p->detail + 1];
@@ -127,11 +163,9 @@ int64_t ripp_problem_encode(const ripp_problem *p, char *out, size_t cap)
         json_object_set_new(o, "status", json_integer(p->status)) ||
         json_object_set_new(o, "detail", jd))
         goto out;
-    if (p->sip_code && json_object_set_new(o, "sipCode", json_integer(p->sip_code)))
-        goto out;
+    if (p->sip_code && json_object_set_new(o, "sipCode", json_integer(p->sip_code))) goto out;
     size_t n = json_dumpb(o, out, cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (n == 0)
-        goto out;
+    if (n == 0) goto out;
     if (n >= cap) {
         out[0] = '\0';
         rc = RIPP_ERR_LIMIT;
@@ -146,8 +180,7 @@ out:
 
 int ripp_problem_decode(ripp_problem *p, const char *json, size_t len)
 {
-    if (!p || (!json && len))
-        return RIPP_ERR_INVAL;
+    if (!p || (!json && len)) return RIPP_ERR_INVAL;
     memset(p, 0, sizeof *p);
     if (len > 64 * 1024) /* no error body of ours comes near this */
         return RIPP_ERR_PROTO;

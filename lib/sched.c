@@ -23,23 +23,16 @@ int ripp_sched_init(ripp_sched *s, const ripp_sched_config *cfg, const ripp_sche
                     void *ud)
 {
     memset(s, 0, sizeof *s);
-    if (!cfg || !ops || !ops->write_frame)
-        return RIPP_ERR_INVAL;
+    if (!cfg || !ops || !ops->write_frame) return RIPP_ERR_INVAL;
     ripp_sched_config c = *cfg;
-    if (!c.channel)
-        c.channel = 1;
-    if (!c.max_byways)
-        c.max_byways = RIPP_MAX_BYWAYS;
-    if (!c.frame_ms)
-        c.frame_ms = 20;
+    if (!c.channel) c.channel = 1;
+    if (!c.max_byways) c.max_byways = RIPP_MAX_BYWAYS;
+    if (!c.frame_ms) c.frame_ms = 20;
     if (!frame_ms_ok(c.frame_ms) || c.max_byways > RIPP_MAX_BYWAYS || c.channel > 255)
         return RIPP_ERR_INVAL;
-    if (!c.max_queue)
-        c.max_queue = 200 / c.frame_ms;
-    if (!c.stall_timeout)
-        c.stall_timeout = RIPP_NS_PER_SEC;
-    if (!c.open_reverse_interval)
-        c.open_reverse_interval = 100 * RIPP_NS_PER_MS;
+    if (!c.max_queue) c.max_queue = 200 / c.frame_ms;
+    if (!c.stall_timeout) c.stall_timeout = RIPP_NS_PER_SEC;
+    if (!c.open_reverse_interval) c.open_reverse_interval = 100 * RIPP_NS_PER_MS;
     s->cfg = c;
     s->ops = ops;
     s->ud = ud;
@@ -58,8 +51,7 @@ static void queue_clear(ripp_sched *s)
 
 void ripp_sched_free(ripp_sched *s)
 {
-    if (s->queue)
-        queue_clear(s);
+    if (s->queue) queue_clear(s);
     free(s->queue);
     s->queue = NULL;
 }
@@ -100,14 +92,11 @@ static int pick_idle(const ripp_sched *s, enum ripp_codec codec, uint32_t seq)
     int best = -1, fresh = -1;
     for (int i = 0; i < RIPP_MAX_BYWAYS; i++) {
         const ripp_byway *b = &s->bw[i];
-        if (b->state != RIPP_BYWAY_IDLE)
-            continue;
+        if (b->state != RIPP_BYWAY_IDLE) continue;
         if (b->codec == RIPP_CODEC_NONE) {
-            if (fresh < 0 || b->last_used < s->bw[fresh].last_used)
-                fresh = i;
+            if (fresh < 0 || b->last_used < s->bw[fresh].last_used) fresh = i;
         } else if (b->codec == codec && seq >= b->seq_base) {
-            if (best < 0 || b->last_used < s->bw[best].last_used)
-                best = i;
+            if (best < 0 || b->last_used < s->bw[best].last_used) best = i;
         }
     }
     return best >= 0 ? best : fresh;
@@ -116,31 +105,26 @@ static int pick_idle(const ripp_sched *s, enum ripp_codec codec, uint32_t seq)
 static int free_slot(const ripp_sched *s)
 {
     for (int i = 0; i < RIPP_MAX_BYWAYS; i++)
-        if (s->bw[i].state == RIPP_BYWAY_FREE)
-            return i;
+        if (s->bw[i].state == RIPP_BYWAY_FREE) return i;
     return -1;
 }
 
 static uint64_t wall_at(const ripp_sched *s, ripp_ts now)
 {
-    if (now <= s->wall_ref_ts)
-        return s->wall_ref_us;
+    if (now <= s->wall_ref_ts) return s->wall_ref_us;
     return s->wall_ref_us + (now - s->wall_ref_ts) / RIPP_NS_PER_US;
 }
 
 static int try_write(ripp_sched *s, enum ripp_codec codec, uint32_t seq, const uint8_t *payload,
                      size_t len, ripp_ts now)
 {
-    if (congested(s))
-        return TRY_WAIT;
+    if (congested(s)) return TRY_WAIT;
     int idx = pick_idle(s, codec, seq);
     bool opening = false;
     if (idx < 0) {
-        if (!s->cfg.can_open || ripp_sched_open_count(s) >= s->cfg.max_byways)
-            return TRY_WAIT;
+        if (!s->cfg.can_open || ripp_sched_open_count(s) >= s->cfg.max_byways) return TRY_WAIT;
         idx = free_slot(s);
-        if (idx < 0)
-            return TRY_WAIT;
+        if (idx < 0) return TRY_WAIT;
         opening = true;
         memset(&s->bw[idx], 0, sizeof s->bw[idx]);
     }
@@ -179,34 +163,27 @@ static int try_write(ripp_sched *s, enum ripp_codec codec, uint32_t seq, const u
     b->sent_wall_us = wall_at(s, now);
     b->last_used = now;
     b->frames++;
-    if (opening)
-        s->opened_total++;
+    if (opening) s->opened_total++;
     ripp_stats_on_sent(&s->stats);
     return TRY_SENT;
 }
 
 static void request_more(ripp_sched *s, ripp_ts now, unsigned at_least)
 {
-    if (s->cfg.can_open || !s->ops->want_more_byways)
-        return;
+    if (s->cfg.can_open || !s->ops->want_more_byways) return;
     unsigned open = ripp_sched_open_count(s), blocked = ripp_sched_blocked_count(s);
     bool cong = blocked * 4 >= open * 3;
-    if (!at_least && !cong && s->q_len == 0)
-        return;
-    if (open >= s->cfg.max_byways)
-        return;
+    if (!at_least && !cong && s->q_len == 0) return;
+    if (open >= s->cfg.max_byways) return;
     if (s->last_more_request != RIPP_TS_NEVER &&
         now - s->last_more_request < s->cfg.open_reverse_interval)
         return;
     /* smallest n with blocked < 75 % of (open + n) */
     unsigned need = blocked * 4 / 3 + 1;
     unsigned n = need > open ? need - open : 0;
-    if (n < at_least)
-        n = at_least;
-    if (n < 1)
-        n = 1;
-    if (n > s->cfg.max_byways - open)
-        n = s->cfg.max_byways - open;
+    if (n < at_least) n = at_least;
+    if (n < 1) n = 1;
+    if (n > s->cfg.max_byways - open) n = s->cfg.max_byways - open;
     s->last_more_request = now;
     s->ops->want_more_byways(s->ud, n);
 }
@@ -251,8 +228,7 @@ static void pump(ripp_sched *s, ripp_ts now)
 {
     while (s->q_len > 0) {
         ripp_sched_qent *e = s->queue[s->q_head];
-        if (try_write(s, e->codec, e->seq, e->payload, e->len, now) == TRY_WAIT)
-            break;
+        if (try_write(s, e->codec, e->seq, e->payload, e->len, now) == TRY_WAIT) break;
         queue_drop_head(s);
     }
 }
@@ -266,13 +242,10 @@ void ripp_sched_pump(ripp_sched *s, ripp_ts now)
 int ripp_sched_submit(ripp_sched *s, enum ripp_codec codec, const uint8_t *payload, size_t len,
                       ripp_ts now, uint64_t wall_us, uint32_t *seq_out)
 {
-    if (len == 0 || len > RIPP_FRAME_MAX_PAYLOAD || !payload)
-        return RIPP_ERR_INVAL;
-    if (s->next_seq > UINT32_MAX)
-        return RIPP_ERR_LIMIT;
+    if (len == 0 || len > RIPP_FRAME_MAX_PAYLOAD || !payload) return RIPP_ERR_INVAL;
+    if (s->next_seq > UINT32_MAX) return RIPP_ERR_LIMIT;
     uint32_t seq = (uint32_t)s->next_seq++;
-    if (seq_out)
-        *seq_out = seq;
+    if (seq_out) *seq_out = seq;
     s->wall_ref_us = wall_us;
     s->wall_ref_ts = now;
 
@@ -285,11 +258,9 @@ int ripp_sched_submit(ripp_sched *s, enum ripp_codec codec, const uint8_t *paylo
 
 int ripp_sched_add_byway(ripp_sched *s, void *user)
 {
-    if (ripp_sched_open_count(s) >= s->cfg.max_byways)
-        return RIPP_ERR_LIMIT;
+    if (ripp_sched_open_count(s) >= s->cfg.max_byways) return RIPP_ERR_LIMIT;
     int idx = free_slot(s);
-    if (idx < 0)
-        return RIPP_ERR_LIMIT;
+    if (idx < 0) return RIPP_ERR_LIMIT;
     ripp_byway *b = &s->bw[idx];
     memset(b, 0, sizeof *b);
     b->state = RIPP_BYWAY_IDLE;
@@ -301,10 +272,8 @@ int ripp_sched_add_byway(ripp_sched *s, void *user)
 
 void ripp_sched_remove_byway(ripp_sched *s, int idx)
 {
-    if (idx < 0 || idx >= RIPP_MAX_BYWAYS)
-        return;
-    if (s->bw[idx].state == RIPP_BYWAY_BLOCKED)
-        ripp_stats_on_lost(&s->stats, 1);
+    if (idx < 0 || idx >= RIPP_MAX_BYWAYS) return;
+    if (s->bw[idx].state == RIPP_BYWAY_BLOCKED) ripp_stats_on_lost(&s->stats, 1);
     memset(&s->bw[idx], 0, sizeof s->bw[idx]);
 }
 
@@ -346,8 +315,7 @@ void ripp_sched_handle_expiry(ripp_sched *s, ripp_ts now)
         memset(b, 0, sizeof *b);
         ripp_stats_on_lost(&s->stats, 1);
         aborted++;
-        if (s->ops->abort_byway)
-            s->ops->abort_byway(s->ud, i, user);
+        if (s->ops->abort_byway) s->ops->abort_byway(s->ud, i, user);
     }
     pump(s, now);
     request_more(s, now, aborted);
@@ -371,7 +339,6 @@ void ripp_sched_finish(ripp_sched *s)
             n++;
         }
     }
-    if (s->queue)
-        queue_clear(s);
+    if (s->queue) queue_clear(s);
     ripp_stats_on_lost(&s->stats, n);
 }

@@ -24,80 +24,70 @@ static int faulty_hit(fstore *f, const char *op)
 static int f_trunk_put(void *impl, const ripp_trunk_rec *t)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "trunk_put"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "trunk_put")) return RIPP_ERR_STORE;
     return f->inner->ops->trunk_put(f->inner->impl, t);
 }
 
 static int f_trunk_get(void *impl, const char *id, ripp_trunk_rec *out)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "trunk_get"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "trunk_get")) return RIPP_ERR_STORE;
     return f->inner->ops->trunk_get(f->inner->impl, id, out);
 }
 
 static int f_token_add(void *impl, const char *trunk_id, const char *hash)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "token_add"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "token_add")) return RIPP_ERR_STORE;
     return f->inner->ops->token_add(f->inner->impl, trunk_id, hash);
 }
 
 static int f_token_lookup(void *impl, const char *hash, char *trunk_id, size_t cap)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "token_lookup"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "token_lookup")) return RIPP_ERR_STORE;
     return f->inner->ops->token_lookup(f->inner->impl, hash, trunk_id, cap);
 }
 
 static int f_call_put(void *impl, const ripp_call_rec *c)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "call_put"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "call_put")) return RIPP_ERR_STORE;
     return f->inner->ops->call_put(f->inner->impl, c);
 }
 
 static int f_call_get(void *impl, const char *id, ripp_call_rec *out)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "call_get"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "call_get")) return RIPP_ERR_STORE;
     return f->inner->ops->call_get(f->inner->impl, id, out);
 }
 
 static int f_cdr_put(void *impl, const ripp_cdr *cdr)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "cdr_put"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "cdr_put")) return RIPP_ERR_STORE;
     return f->inner->ops->cdr_put(f->inner->impl, cdr);
 }
 
 static int f_cdr_get(void *impl, const char *call_id, ripp_cdr *out)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "cdr_get"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "cdr_get")) return RIPP_ERR_STORE;
     return f->inner->ops->cdr_get(f->inner->impl, call_id, out);
 }
 
 static int f_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), void *ud)
 {
     fstore *f = impl;
-    if (faulty_hit(f, "cdr_each"))
-        return RIPP_ERR_STORE;
+    if (faulty_hit(f, "cdr_each")) return RIPP_ERR_STORE;
     return f->inner->ops->cdr_each(f->inner->impl, cb, ud);
 }
 
 static void f_close(void *impl)
 {
     fstore *f = impl;
-    if (!f)
-        return;
+    if (!f) return;
     ripp_store_close(f->inner);
     free(f);
 }
@@ -118,34 +108,29 @@ static const ripp_store_ops faulty_ops = {
 ripp_store *ripp_store_faulty_new(ripp_store *inner, int fail_at, int *err)
 {
     if (!inner) {
-        if (err)
-            *err = RIPP_ERR_INVAL;
+        if (err) *err = RIPP_ERR_INVAL;
         return NULL;
     }
     fstore *f = calloc(1, sizeof *f);
     if (!f) {
-        if (err)
-            *err = RIPP_ERR_NOMEM;
+        if (err) *err = RIPP_ERR_NOMEM;
         ripp_store_close(inner);
         return NULL;
     }
     f->inner = inner;
     f->fail_at = fail_at;
     ripp_store *s = ripp_store_wrap(&faulty_ops, f, err);
-    if (!s)
-        f_close(f);
+    if (!s) f_close(f);
     return s;
 }
 
 void ripp_store_faulty_set(ripp_store *faulty, int fail_at)
 {
-    if (faulty && faulty->ops == &faulty_ops)
-        ((fstore *)faulty->impl)->fail_at = fail_at;
+    if (faulty && faulty->ops == &faulty_ops) ((fstore *)faulty->impl)->fail_at = fail_at;
 }
 
 int ripp_store_faulty_count(const ripp_store *faulty)
 {
-    if (!faulty || faulty->ops != &faulty_ops)
-        return RIPP_ERR_INVAL;
+    if (!faulty || faulty->ops != &faulty_ops) return RIPP_ERR_INVAL;
     return ((const fstore *)faulty->impl)->count;
 }

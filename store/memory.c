@@ -44,12 +44,10 @@ static const char *mtab_key(const mtab *t, const void *rec)
 
 static mslot *mtab_find(const mtab *t, const char *key)
 {
-    if (!t->cap)
-        return NULL;
+    if (!t->cap) return NULL;
     size_t i = (size_t)mtab_hash(key) & (t->cap - 1);
     while (t->slots[i].rec) {
-        if (!strcmp(mtab_key(t, t->slots[i].rec), key))
-            return &t->slots[i];
+        if (!strcmp(mtab_key(t, t->slots[i].rec), key)) return &t->slots[i];
         i = (i + 1) & (t->cap - 1);
     }
     return NULL;
@@ -59,11 +57,9 @@ static int mtab_grow(mtab *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : 64;
     mslot *ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return RIPP_ERR_NOMEM;
+    if (!ns) return RIPP_ERR_NOMEM;
     for (size_t k = 0; k < t->cap; k++) {
-        if (!t->slots[k].rec)
-            continue;
+        if (!t->slots[k].rec) continue;
         size_t i = (size_t)mtab_hash(mtab_key(t, t->slots[k].rec)) & (ncap - 1);
         while (ns[i].rec)
             i = (i + 1) & (ncap - 1);
@@ -87,12 +83,10 @@ static int mtab_put(mtab *t, const void *rec, uint64_t seq)
     }
     if ((t->n + 1) * 4 > t->cap * 3) {
         int rc = mtab_grow(t);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     void *copy = malloc(t->rec_size);
-    if (!copy)
-        return RIPP_ERR_NOMEM;
+    if (!copy) return RIPP_ERR_NOMEM;
     memcpy(copy, rec, t->rec_size);
     size_t i = (size_t)mtab_hash(key) & (t->cap - 1);
     while (t->slots[i].rec)
@@ -123,13 +117,10 @@ static int mem_trunk_get(void *impl, const char *id, ripp_trunk_rec *out)
 {
     mstore *m = impl;
     int rc = ripp_store_check_key(id, sizeof out->id);
-    if (rc == RIPP_ERR_LIMIT)
-        return RIPP_ERR_NOTFOUND;
-    if (rc || !out)
-        return RIPP_ERR_INVAL;
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || !out) return RIPP_ERR_INVAL;
     mslot *sl = mtab_find(&m->trunks, id);
-    if (!sl)
-        return RIPP_ERR_NOTFOUND;
+    if (!sl) return RIPP_ERR_NOTFOUND;
     memcpy(out, sl->rec, sizeof *out);
     return 0;
 }
@@ -139,10 +130,8 @@ static int mem_token_add(void *impl, const char *trunk_id, const char *hash)
     mstore *m = impl;
     token_rec r;
     int rc = ripp_store_check_key(hash, sizeof r.hash);
-    if (!rc)
-        rc = ripp_store_check_key(trunk_id, sizeof r.trunk_id);
-    if (rc)
-        return rc;
+    if (!rc) rc = ripp_store_check_key(trunk_id, sizeof r.trunk_id);
+    if (rc) return rc;
     memset(&r, 0, sizeof r);
     strcpy(r.hash, hash);
     strcpy(r.trunk_id, trunk_id);
@@ -153,13 +142,10 @@ static int mem_token_lookup(void *impl, const char *hash, char *trunk_id, size_t
 {
     mstore *m = impl;
     int rc = ripp_store_check_key(hash, sizeof(((token_rec *)0)->hash));
-    if (rc == RIPP_ERR_LIMIT)
-        return RIPP_ERR_NOTFOUND;
-    if (rc || !trunk_id || !cap)
-        return RIPP_ERR_INVAL;
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || !trunk_id || !cap) return RIPP_ERR_INVAL;
     mslot *sl = mtab_find(&m->tokens, hash);
-    if (!sl)
-        return RIPP_ERR_NOTFOUND;
+    if (!sl) return RIPP_ERR_NOTFOUND;
     const token_rec *r = sl->rec;
     ripp_store_copy(trunk_id, cap, r->trunk_id, strlen(r->trunk_id));
     return 0;
@@ -176,13 +162,10 @@ static int mem_call_get(void *impl, const char *id, ripp_call_rec *out)
 {
     mstore *m = impl;
     int rc = ripp_store_check_key(id, sizeof out->id);
-    if (rc == RIPP_ERR_LIMIT)
-        return RIPP_ERR_NOTFOUND;
-    if (rc || !out)
-        return RIPP_ERR_INVAL;
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || !out) return RIPP_ERR_INVAL;
     mslot *sl = mtab_find(&m->calls, id);
-    if (!sl)
-        return RIPP_ERR_NOTFOUND;
+    if (!sl) return RIPP_ERR_NOTFOUND;
     memcpy(out, sl->rec, sizeof *out);
     return 0;
 }
@@ -198,13 +181,10 @@ static int mem_cdr_get(void *impl, const char *call_id, ripp_cdr *out)
 {
     mstore *m = impl;
     int rc = ripp_store_check_key(call_id, sizeof out->call_id);
-    if (rc == RIPP_ERR_LIMIT)
-        return RIPP_ERR_NOTFOUND;
-    if (rc || !out)
-        return RIPP_ERR_INVAL;
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || !out) return RIPP_ERR_INVAL;
     mslot *sl = mtab_find(&m->cdrs, call_id);
-    if (!sl)
-        return RIPP_ERR_NOTFOUND;
+    if (!sl) return RIPP_ERR_NOTFOUND;
     memcpy(out, sl->rec, sizeof *out);
     return 0;
 }
@@ -218,19 +198,15 @@ static int slot_cmp_seq(const void *a, const void *b)
 static int mem_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), void *ud)
 {
     mstore *m = impl;
-    if (!cb)
-        return RIPP_ERR_INVAL;
+    if (!cb) return RIPP_ERR_INVAL;
     size_t n = m->cdrs.n;
-    if (!n)
-        return 0;
+    if (!n) return 0;
     /* A sorted snapshot, so that the callback may use the store while we walk. */
     mslot *order = malloc(n * sizeof *order);
-    if (!order)
-        return RIPP_ERR_NOMEM;
+    if (!order) return RIPP_ERR_NOMEM;
     size_t k = 0;
     for (size_t i = 0; i < m->cdrs.cap; i++)
-        if (m->cdrs.slots[i].rec)
-            order[k++] = m->cdrs.slots[i];
+        if (m->cdrs.slots[i].rec) order[k++] = m->cdrs.slots[i];
     qsort(order, n, sizeof *order, slot_cmp_seq);
     ripp_cdr *tmp = malloc(sizeof *tmp);
     if (!tmp) {
@@ -239,8 +215,7 @@ static int mem_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), vo
     }
     for (k = 0; k < n; k++) {
         memcpy(tmp, order[k].rec, sizeof *tmp);
-        if (cb(ud, tmp))
-            break;
+        if (cb(ud, tmp)) break;
     }
     free(tmp);
     free(order);
@@ -250,8 +225,7 @@ static int mem_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), vo
 static void mem_close(void *impl)
 {
     mstore *m = impl;
-    if (!m)
-        return;
+    if (!m) return;
     mtab_free(&m->trunks);
     mtab_free(&m->tokens);
     mtab_free(&m->calls);
@@ -276,8 +250,7 @@ ripp_store *ripp_store_memory_new(int *err)
 {
     mstore *m = calloc(1, sizeof *m);
     if (!m) {
-        if (err)
-            *err = RIPP_ERR_NOMEM;
+        if (err) *err = RIPP_ERR_NOMEM;
         return NULL;
     }
     m->trunks.rec_size = sizeof(ripp_trunk_rec);
@@ -289,7 +262,6 @@ ripp_store *ripp_store_memory_new(int *err)
     m->cdrs.rec_size = sizeof(ripp_cdr);
     m->cdrs.key_off = offsetof(ripp_cdr, call_id);
     ripp_store *s = ripp_store_wrap(&mem_ops, m, err);
-    if (!s)
-        mem_close(m);
+    if (!s) mem_close(m);
     return s;
 }

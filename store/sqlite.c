@@ -46,8 +46,8 @@ enum {
     ST_COUNT
 };
 
-#define CDR_COLS                                                                               \
-    "call_id, trunk_id, target, orig_tn, start_ms, answer_ms, end_ms, outcome, end_code, dtmf, " \
+#define CDR_COLS                                                                                   \
+    "call_id, trunk_id, target, orig_tn, start_ms, answer_ms, end_ms, outcome, end_code, dtmf, "   \
     "recording, stats_json"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -109,8 +109,7 @@ static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
 static int sq_write(sqstore *q, sqlite3_stmt *st, int bind_rc, const char *what)
 {
     int ret = 0;
-    if (bind_rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-        ret = sq_fail(q, what);
+    if (bind_rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) ret = sq_fail(q, what);
     sq_done(st);
     return ret;
 }
@@ -119,8 +118,7 @@ static int sq_write(sqstore *q, sqlite3_stmt *st, int bind_rc, const char *what)
 static int sq_row(sqstore *q, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        return 0;
+    if (rc == SQLITE_ROW) return 0;
     int ret = rc == SQLITE_DONE ? RIPP_ERR_NOTFOUND : sq_fail(q, what);
     sq_done(st);
     return ret;
@@ -130,10 +128,8 @@ static int sq_row(sqstore *q, sqlite3_stmt *st, const char *what)
 static int key_check(const char *key, size_t cap, const void *out)
 {
     int rc = ripp_store_check_key(key, cap);
-    if (rc == RIPP_ERR_LIMIT)
-        return RIPP_ERR_NOTFOUND;
-    if (rc || !out)
-        return RIPP_ERR_INVAL;
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || !out) return RIPP_ERR_INVAL;
     return 0;
 }
 
@@ -141,12 +137,10 @@ static int sq_trunk_put(void *impl, const ripp_trunk_rec *t)
 {
     sqstore *q = impl;
     int rc = ripp_store_check_trunk(t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_stmt *st = q->st[ST_TRUNK_PUT];
-    int b = bind_text(st, 1, t->id) | bind_text(st, 2, t->answer) |
-            bind_text(st, 3, t->caps_json) | bind_text(st, 4, t->identity_pub) |
-            sqlite3_bind_int64(st, 5, t->created_ms);
+    int b = bind_text(st, 1, t->id) | bind_text(st, 2, t->answer) | bind_text(st, 3, t->caps_json) |
+            bind_text(st, 4, t->identity_pub) | sqlite3_bind_int64(st, 5, t->created_ms);
     return sq_write(q, st, b, "trunk_put");
 }
 
@@ -154,8 +148,7 @@ static int sq_trunk_get(void *impl, const char *id, ripp_trunk_rec *out)
 {
     sqstore *q = impl;
     int rc = key_check(id, sizeof out->id, out);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_stmt *st = q->st[ST_TRUNK_GET];
     if (bind_text(st, 1, id) != SQLITE_OK) {
         rc = sq_fail(q, "trunk_get");
@@ -163,8 +156,7 @@ static int sq_trunk_get(void *impl, const char *id, ripp_trunk_rec *out)
         return rc;
     }
     rc = sq_row(q, st, "trunk_get");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     memset(out, 0, sizeof *out);
     COL_TEXT(st, 0, out->id);
     COL_TEXT(st, 1, out->answer);
@@ -179,10 +171,8 @@ static int sq_token_add(void *impl, const char *trunk_id, const char *hash)
 {
     sqstore *q = impl;
     int rc = ripp_store_check_key(hash, sizeof(((ripp_call_rec *)0)->token_hash));
-    if (!rc)
-        rc = ripp_store_check_key(trunk_id, sizeof(((ripp_trunk_rec *)0)->id));
-    if (rc)
-        return rc;
+    if (!rc) rc = ripp_store_check_key(trunk_id, sizeof(((ripp_trunk_rec *)0)->id));
+    if (rc) return rc;
     sqlite3_stmt *st = q->st[ST_TOKEN_ADD];
     int b = bind_text(st, 1, hash) | bind_text(st, 2, trunk_id);
     return sq_write(q, st, b, "token_add");
@@ -192,10 +182,8 @@ static int sq_token_lookup(void *impl, const char *hash, char *trunk_id, size_t 
 {
     sqstore *q = impl;
     int rc = key_check(hash, sizeof(((ripp_call_rec *)0)->token_hash), trunk_id);
-    if (rc)
-        return rc;
-    if (!cap)
-        return RIPP_ERR_INVAL;
+    if (rc) return rc;
+    if (!cap) return RIPP_ERR_INVAL;
     sqlite3_stmt *st = q->st[ST_TOKEN_LOOKUP];
     if (bind_text(st, 1, hash) != SQLITE_OK) {
         rc = sq_fail(q, "token_lookup");
@@ -203,8 +191,7 @@ static int sq_token_lookup(void *impl, const char *hash, char *trunk_id, size_t 
         return rc;
     }
     rc = sq_row(q, st, "token_lookup");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     col_text(st, 0, trunk_id, cap);
     sq_done(st);
     return 0;
@@ -214,8 +201,7 @@ static int sq_call_put(void *impl, const ripp_call_rec *c)
 {
     sqstore *q = impl;
     int rc = ripp_store_check_call(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_stmt *st = q->st[ST_CALL_PUT];
     int b = bind_text(st, 1, c->id) | bind_text(st, 2, c->trunk_id) | bind_text(st, 3, c->uri) |
             bind_text(st, 4, c->target) | bind_text(st, 5, c->orig_tn) |
@@ -224,8 +210,7 @@ static int sq_call_put(void *impl, const ripp_call_rec *c)
             sqlite3_bind_int64(st, 9, c->media_seq_c2s) |
             sqlite3_bind_int64(st, 10, c->media_seq_s2c) | bind_text(st, 11, c->cookies) |
             bind_text(st, 12, c->next_hop) | bind_text(st, 13, c->token_hash) |
-            sqlite3_bind_int64(st, 14, c->created_ms) |
-            sqlite3_bind_int64(st, 15, c->updated_ms);
+            sqlite3_bind_int64(st, 14, c->created_ms) | sqlite3_bind_int64(st, 15, c->updated_ms);
     return sq_write(q, st, b, "call_put");
 }
 
@@ -233,8 +218,7 @@ static int sq_call_get(void *impl, const char *id, ripp_call_rec *out)
 {
     sqstore *q = impl;
     int rc = key_check(id, sizeof out->id, out);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_stmt *st = q->st[ST_CALL_GET];
     if (bind_text(st, 1, id) != SQLITE_OK) {
         rc = sq_fail(q, "call_get");
@@ -242,8 +226,7 @@ static int sq_call_get(void *impl, const char *id, ripp_call_rec *out)
         return rc;
     }
     rc = sq_row(q, st, "call_get");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     memset(out, 0, sizeof *out);
     COL_TEXT(st, 0, out->id);
     COL_TEXT(st, 1, out->trunk_id);
@@ -268,8 +251,7 @@ static int sq_cdr_put(void *impl, const ripp_cdr *c)
 {
     sqstore *q = impl;
     int rc = ripp_store_check_cdr(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_stmt *st = q->st[ST_CDR_PUT];
     int b = bind_text(st, 1, c->call_id) | bind_text(st, 2, c->trunk_id) |
             bind_text(st, 3, c->target) | bind_text(st, 4, c->orig_tn) |
@@ -302,8 +284,7 @@ static int sq_cdr_get(void *impl, const char *call_id, ripp_cdr *out)
 {
     sqstore *q = impl;
     int rc = key_check(call_id, sizeof out->call_id, out);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_stmt *st = q->st[ST_CDR_GET];
     if (bind_text(st, 1, call_id) != SQLITE_OK) {
         rc = sq_fail(q, "cdr_get");
@@ -311,8 +292,7 @@ static int sq_cdr_get(void *impl, const char *call_id, ripp_cdr *out)
         return rc;
     }
     rc = sq_row(q, st, "cdr_get");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     cdr_from_row(st, out);
     sq_done(st);
     return 0;
@@ -321,27 +301,22 @@ static int sq_cdr_get(void *impl, const char *call_id, ripp_cdr *out)
 static int sq_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), void *ud)
 {
     sqstore *q = impl;
-    if (!cb)
-        return RIPP_ERR_INVAL;
+    if (!cb) return RIPP_ERR_INVAL;
     ripp_cdr *row = malloc(sizeof *row);
-    if (!row)
-        return RIPP_ERR_NOMEM;
+    if (!row) return RIPP_ERR_NOMEM;
     sqlite3_stmt *st = q->st[ST_CDR_EACH];
     bool own = q->each_busy;
     if (own && sqlite3_prepare_v2(q->db, stmt_sql[ST_CDR_EACH], -1, &st, NULL) != SQLITE_OK) {
         free(row);
         return sq_fail(q, "cdr_each");
     }
-    if (!own)
-        q->each_busy = true;
+    if (!own) q->each_busy = true;
     int ret = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         cdr_from_row(st, row);
-        if (cb(ud, row))
-            break;
+        if (cb(ud, row)) break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = sq_fail(q, "cdr_each");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = sq_fail(q, "cdr_each");
     if (own) {
         sqlite3_finalize(st);
     } else {
@@ -355,8 +330,7 @@ static int sq_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), voi
 static void sq_close(void *impl)
 {
     sqstore *q = impl;
-    if (!q)
-        return;
+    if (!q) return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(q->st[i]);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
@@ -383,18 +357,14 @@ static int sq_schema(sqstore *q, char *errbuf, size_t errcap)
 {
     sqlite3_stmt *st = NULL;
     int version = -1, rc;
-    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    if (sqlite3_exec(q->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
-        goto fail_rollback;
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(q->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) goto fail_rollback;
     if (sqlite3_prepare_v2(q->db, "SELECT MAX(version) FROM schema_version", -1, &st, NULL) !=
         SQLITE_OK)
         goto fail_rollback;
     rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        goto fail_rollback;
-    if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-        version = sqlite3_column_int(st, 0);
+    if (rc != SQLITE_ROW) goto fail_rollback;
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     st = NULL;
     if (version > SCHEMA_VERSION) {
@@ -404,11 +374,10 @@ static int sq_schema(sqstore *q, char *errbuf, size_t errcap)
         ripp_log(RIPP_LOG_ERROR, "store: %s", errbuf);
         return RIPP_ERR_STORE;
     }
-    if (version < 0 && sqlite3_exec(q->db, "INSERT INTO schema_version(version) VALUES(1)",
-                                    NULL, NULL, NULL) != SQLITE_OK)
+    if (version < 0 && sqlite3_exec(q->db, "INSERT INTO schema_version(version) VALUES(1)", NULL,
+                                    NULL, NULL) != SQLITE_OK)
         goto fail_rollback;
-    if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail_rollback;
+    if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto fail_rollback;
     return 0;
 
 fail_rollback:
@@ -447,8 +416,7 @@ ripp_store *ripp_store_sqlite_open(const char *path, int *err, char *errbuf, siz
     }
     rc = sqlite3_open_v2(path, &q->db, flags, NULL);
     if (rc != SQLITE_OK) {
-        if (!q->db)
-            e = RIPP_ERR_NOMEM;
+        if (!q->db) e = RIPP_ERR_NOMEM;
         snprintf(errbuf, errcap, "%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "no memory");
         ripp_log(RIPP_LOG_ERROR, "store: sqlite open %s", errbuf);
         goto out;
@@ -463,8 +431,7 @@ ripp_store *ripp_store_sqlite_open(const char *path, int *err, char *errbuf, siz
         ripp_log(RIPP_LOG_ERROR, "store: sqlite pragmas %s", errbuf);
         goto out;
     }
-    if (sq_schema(q, errbuf, errcap))
-        goto out;
+    if (sq_schema(q, errbuf, errcap)) goto out;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
                                NULL) != SQLITE_OK) {
@@ -477,10 +444,8 @@ ripp_store *ripp_store_sqlite_open(const char *path, int *err, char *errbuf, siz
 out:
     if (!s) {
         sq_close(q);
-        if (err)
-            *err = e;
-        if (e == RIPP_ERR_NOMEM && !errbuf[0])
-            snprintf(errbuf, errcap, "out of memory");
+        if (err) *err = e;
+        if (e == RIPP_ERR_NOMEM && !errbuf[0]) snprintf(errbuf, errcap, "out of memory");
     } else if (err) {
         *err = 0;
     }

@@ -5,10 +5,8 @@
 
 void ripp_store_close(ripp_store *s)
 {
-    if (!s)
-        return;
-    if (s->ops && s->ops->close)
-        s->ops->close(s->impl);
+    if (!s) return;
+    if (s->ops && s->ops->close) s->ops->close(s->impl);
     free(s);
 }
 
@@ -16,43 +14,34 @@ ripp_store *ripp_store_wrap(const ripp_store_ops *ops, void *impl, int *err)
 {
     ripp_store *s = calloc(1, sizeof *s);
     if (!s) {
-        if (err)
-            *err = RIPP_ERR_NOMEM;
+        if (err) *err = RIPP_ERR_NOMEM;
         return NULL;
     }
     s->ops = ops;
     s->impl = impl;
-    if (err)
-        *err = 0;
+    if (err) *err = 0;
     return s;
 }
 
 int ripp_store_check_key(const char *key, size_t cap)
 {
-    if (!key || !key[0])
-        return RIPP_ERR_INVAL;
-    if (!memchr(key, 0, cap))
-        return RIPP_ERR_LIMIT;
+    if (!key || !key[0]) return RIPP_ERR_INVAL;
+    if (!memchr(key, 0, cap)) return RIPP_ERR_LIMIT;
     return 0;
 }
 
 void ripp_store_copy(char *dst, size_t cap, const char *src, size_t len)
 {
-    if (cap == 0)
-        return;
-    if (!src)
-        len = 0;
-    if (len > cap - 1)
-        len = cap - 1;
-    if (len)
-        memcpy(dst, src, len);
+    if (cap == 0) return;
+    if (!src) len = 0;
+    if (len > cap - 1) len = cap - 1;
+    if (len) memcpy(dst, src, len);
     dst[len] = '\0';
 }
 
 int ripp_store_check_trunk(const ripp_trunk_rec *t)
 {
-    if (!t)
-        return RIPP_ERR_INVAL;
+    if (!t) return RIPP_ERR_INVAL;
     if (!STORE_FITS(t->id) || !STORE_FITS(t->answer) || !STORE_FITS(t->caps_json) ||
         !STORE_FITS(t->identity_pub))
         return RIPP_ERR_LIMIT;
@@ -61,8 +50,7 @@ int ripp_store_check_trunk(const ripp_trunk_rec *t)
 
 int ripp_store_check_call(const ripp_call_rec *c)
 {
-    if (!c)
-        return RIPP_ERR_INVAL;
+    if (!c) return RIPP_ERR_INVAL;
     if (!STORE_FITS(c->id) || !STORE_FITS(c->trunk_id) || !STORE_FITS(c->uri) ||
         !STORE_FITS(c->target) || !STORE_FITS(c->orig_tn) || !STORE_FITS(c->cookies) ||
         !STORE_FITS(c->next_hop) || !STORE_FITS(c->token_hash))
@@ -72,8 +60,7 @@ int ripp_store_check_call(const ripp_call_rec *c)
 
 int ripp_store_check_cdr(const ripp_cdr *cdr)
 {
-    if (!cdr)
-        return RIPP_ERR_INVAL;
+    if (!cdr) return RIPP_ERR_INVAL;
     if (!STORE_FITS(cdr->call_id) || !STORE_FITS(cdr->trunk_id) || !STORE_FITS(cdr->target) ||
         !STORE_FITS(cdr->orig_tn) || !STORE_FITS(cdr->outcome) || !STORE_FITS(cdr->dtmf) ||
         !STORE_FITS(cdr->recording) || !STORE_FITS(cdr->stats_json))

@@ -21,15 +21,15 @@ enum ripp_call_state {
 
 /* How a call ended; the CDR and the CLI's exit status are derived from it. */
 enum ripp_call_outcome {
-    RIPP_OUTCOME_NONE = 0,      /* not ended */
-    RIPP_OUTCOME_ENDED_LOCAL,   /* answered, then this side sent end */
-    RIPP_OUTCOME_ENDED_REMOTE,  /* answered, then the peer sent end */
-    RIPP_OUTCOME_CANCELLED,     /* the client sent end before accepted */
+    RIPP_OUTCOME_NONE = 0,     /* not ended */
+    RIPP_OUTCOME_ENDED_LOCAL,  /* answered, then this side sent end */
+    RIPP_OUTCOME_ENDED_REMOTE, /* answered, then the peer sent end */
+    RIPP_OUTCOME_CANCELLED,    /* the client sent end before accepted */
     RIPP_OUTCOME_REJECTED,
-    RIPP_OUTCOME_FAILED,        /* failed event (code in end_code), or setup error */
+    RIPP_OUTCOME_FAILED, /* failed event (code in end_code), or setup error */
     RIPP_OUTCOME_NOANSWER,
-    RIPP_OUTCOME_HOLD_TIMEOUT,  /* server: no signaling byway for hold_timeout */
-    RIPP_OUTCOME_TRANSPORT,     /* client: the call was lost (connection, retry failed) */
+    RIPP_OUTCOME_HOLD_TIMEOUT, /* server: no signaling byway for hold_timeout */
+    RIPP_OUTCOME_TRANSPORT,    /* client: the call was lost (connection, retry failed) */
 };
 
 typedef struct ripp_call {
@@ -38,14 +38,14 @@ typedef struct ripp_call {
     enum ripp_call_outcome outcome;
     char uri[RIPP_URI_MAX];
     bool answered;
-    int end_code;          /* failed: SIP code; end: reason cause when present */
+    int end_code; /* failed: SIP code; end: reason cause when present */
     ripp_reason end_reason;
     uint64_t next_seq_out; /* seq of the next event this side sends */
     int64_t last_seq_in;   /* last seq processed from the peer; -1 before any */
     ripp_event last_event; /* the most recent event sent or received (GET {call}) */
     uint64_t illegal_events, duplicate_events;
     /* server hold timer (P2) */
-    unsigned sig_byways;   /* signaling byways currently open */
+    unsigned sig_byways; /* signaling byways currently open */
     ripp_ts hold_timeout;
     ripp_ts hold_deadline; /* RIPP_TS_NEVER while a signaling byway is open */
 } ripp_call;
@@ -92,7 +92,7 @@ ripp_ts ripp_call_expiry(const ripp_call *c);
 /* Returns 1 when the call has just ended by the hold timer (outcome HOLD_TIMEOUT), else 0. */
 int ripp_call_handle_expiry(ripp_call *c, ripp_ts now);
 
-const char *ripp_call_state_name(enum ripp_call_state s);   /* "created", "active", ... */
+const char *ripp_call_state_name(enum ripp_call_state s);     /* "created", "active", ... */
 const char *ripp_call_outcome_name(enum ripp_call_outcome o); /* "cancelled", ... */
 
 #endif

@@ -15,9 +15,9 @@
 enum ripp_event_type {
     RIPP_EV_UNKNOWN = 0, /* a name we do not know: ignored by the receiver (logged) */
     RIPP_EV_ALERTING,
-    RIPP_EV_ACCEPTED,     /* alias on input: "answered" (T00) */
-    RIPP_EV_REJECTED,     /* alias on input: "declined" (T00) */
-    RIPP_EV_FAILED,       /* code + reason */
+    RIPP_EV_ACCEPTED, /* alias on input: "answered" (T00) */
+    RIPP_EV_REJECTED, /* alias on input: "declined" (T00) */
+    RIPP_EV_FAILED,   /* code + reason */
     RIPP_EV_NOANSWER,
     RIPP_EV_END,          /* aliases on input: "terminated", any event with "ended":true */
     RIPP_EV_MIGRATE,      /* uri ("migrateToURI"; input also "migrateToURl") */
@@ -39,7 +39,7 @@ typedef struct ripp_reason {
 
 typedef struct ripp_event {
     enum ripp_event_type type;
-    char name[32];       /* the name as received (for UNKNOWN events and logs) */
+    char name[32]; /* the name as received (for UNKNOWN events and logs) */
     bool has_seq;
     uint64_t seq;
     bool has_direction;
@@ -59,20 +59,30 @@ typedef struct ripp_event {
     char tnt_destination[128];
 } ripp_event;
 
-const char *ripp_event_type_name(enum ripp_event_type t); /* canonical -03 name */
+/* Canonical -03 name; "unknown" for RIPP_EV_UNKNOWN and out-of-range values. */
+const char *ripp_event_type_name(enum ripp_event_type t);
+/* Case-insensitive; knows the input aliases (answered, declined, terminated). */
 enum ripp_event_type ripp_event_type_from_name(const char *name);
 const char *ripp_dir_name(enum ripp_dir d); /* "c2s" / "s2c" */
 
-/* Initialise ev as an event of this type with no optional members. */
+/* Initialise ev as an event of this type with no optional members (count = 1, name = the
+ * canonical name). */
 void ripp_event_init(ripp_event *ev, enum ripp_event_type type);
 
-/* Encode one event as a compact JSON object (no separators). Emits name, seq, direction,
- * timestamp, call and the members of its type. Returns the length (NUL-terminated in out)
- * or RIPP_ERR_LIMIT / RIPP_ERR_NOMEM. */
+/* Encode one event as a compact JSON object (no separators). Emits name (ev->name for
+ * UNKNOWN events, else the canonical name), seq (if has_seq), direction (if has_direction),
+ * timestamp (if non-zero), call (if non-empty) and the members of its type: failed → code,
+ * reason (the phrase, if non-empty); end → reason object when present; migrate →
+ * migrateToURI (if non-empty); open-reverse → count; tnt → tntDestination (if non-empty).
+ * Returns the length (NUL-terminated in out), RIPP_ERR_LIMIT, or RIPP_ERR_INVAL (a string
+ * field that is not valid UTF-8, an UNKNOWN event without a name, seq > INT64_MAX). */
 int64_t ripp_event_encode(const ripp_event *ev, char *out, size_t cap);
 /* Decode one JSON object. Returns 0, or RIPP_ERR_PROTO when it is not a JSON object,
  * lacks a string `name`, or a typed member has the wrong JSON type, or RIPP_ERR_LIMIT
- * when a string member is longer than its field. Unknown members are ignored. */
+ * when the object is over RIPP_EVENT_MAX_BYTES or an addressing string (call,
+ * migrateToURI, tntDestination) is longer than its field. Informational strings (name,
+ * reason phrase, reason protocol/text) are cut to their field at a character boundary.
+ * A timestamp that is not a number is ignored. Unknown members are ignored. */
 int ripp_event_decode(ripp_event *ev, const char *json, size_t len);
 
 /* Incremental stream parser. Owns a buffer up to RIPP_EVENT_MAX_BYTES. */
@@ -97,7 +107,8 @@ int ripp_event_parser_feed(ripp_event_parser *p, const uint8_t *in, size_t len, 
 int ripp_event_parser_finish(const ripp_event_parser *p);
 
 /* The writer side: the opening bracket, and the separator before every event but the
- * first. Returns bytes written or RIPP_ERR_LIMIT. */
+ * first. Returns bytes written (NUL-terminated) or an error of ripp_event_encode; on error
+ * out holds "". */
 int64_t ripp_event_stream_open(char *out, size_t cap); /* "[" */
 int64_t ripp_event_stream_item(const ripp_event *ev, bool first, char *out, size_t cap);
 

@@ -9,8 +9,8 @@
 #include "ripp/xchg.h"
 
 /* ---- clock and randomness ---- */
-ripp_ts ripp_io_now(void);       /* CLOCK_MONOTONIC in ns */
-uint64_t ripp_io_wall_us(void);  /* CLOCK_REALTIME in µs */
+ripp_ts ripp_io_now(void);                  /* CLOCK_MONOTONIC in ns */
+uint64_t ripp_io_wall_us(void);             /* CLOCK_REALTIME in µs */
 int ripp_io_random(uint8_t *buf, size_t n); /* gnutls_rnd(GNUTLS_RND_RANDOM) */
 /* A ripp_env backed by the two functions above. */
 const ripp_env *ripp_io_env(void);
@@ -59,11 +59,11 @@ typedef struct ripp_tls_client_config {
  * time. */
 typedef struct ripp_tls_creds ripp_tls_creds;
 /* Server: certificate chain and private key (PEM files). NULL and *err (errbuf: reason). */
-ripp_tls_creds *ripp_tls_creds_server_new(const ripp_tls_server_config *cfg, int *err,
-                                          char *errbuf, size_t errcap);
+ripp_tls_creds *ripp_tls_creds_server_new(const ripp_tls_server_config *cfg, int *err, char *errbuf,
+                                          size_t errcap);
 /* Client: trust anchors from cfg->ca_file, or the system store when NULL. */
-ripp_tls_creds *ripp_tls_creds_client_new(const ripp_tls_client_config *cfg, int *err,
-                                          char *errbuf, size_t errcap);
+ripp_tls_creds *ripp_tls_creds_client_new(const ripp_tls_client_config *cfg, int *err, char *errbuf,
+                                          size_t errcap);
 void ripp_tls_creds_del(ripp_tls_creds *c);
 
 /* ---- a byte stream over a libuv TCP connection, TLS 1.3 or cleartext ---- */
@@ -128,23 +128,27 @@ void ripp_tls_stream_detach(ripp_tls_stream *s);
 /* ---- HTTP/2 binding (nghttp2 over TLS 1.3, ALPN h2) ---- */
 typedef struct ripp_h2_server ripp_h2_server;
 typedef struct ripp_h2_server_config {
-    const char *host;   /* listen address, e.g. "127.0.0.1" or "::1" */
-    int port;           /* 0 = ephemeral */
+    const char *host; /* listen address, e.g. "127.0.0.1" or "::1" */
+    int port;         /* 0 = ephemeral */
     ripp_tls_server_config tls;
-    bool cleartext;     /* h2c prior knowledge (behind a load balancer only) */
-    uint32_t initial_window; /* stream flow-control window; default 1 MiB */
+    bool cleartext;                  /* h2c prior knowledge (behind a load balancer only) */
+    uint32_t initial_window;         /* stream flow-control window; default 1 MiB */
     uint32_t max_concurrent_streams; /* default 10000 */
 } ripp_h2_server_config;
 
-/* Listen and serve. on_request is called for every request. Returns NULL and *err
- * (errbuf: reason). */
+/* Listen and serve. on_request is called for every request as soon as its HEADERS arrive
+ * (the body may still be streaming: full duplex). Request headers over 64 KiB get 431 without
+ * on_request. Returns NULL and *err (errbuf: reason); after a failure the loop must still run
+ * once to release the handles. Any callback may delete the server. */
 ripp_h2_server *ripp_h2_server_new(uv_loop_t *loop, const ripp_h2_server_config *cfg,
-                                   ripp_on_request_fn on_request, void *ud, int *err,
-                                   char *errbuf, size_t errcap);
+                                   ripp_on_request_fn on_request, void *ud, int *err, char *errbuf,
+                                   size_t errcap);
 int ripp_h2_server_port(const ripp_h2_server *s); /* the bound port */
-/* Stop accepting; send GOAWAY on every connection; existing streams continue. */
+/* Stop accepting; send GOAWAY on every connection (a notice at once, the final one 0.5 s
+ * later); existing streams continue and each connection closes after its last stream. */
 void ripp_h2_server_shutdown(ripp_h2_server *s);
-/* Close everything (streams get on_close) and free. */
+/* Close everything (open exchanges get on_close(RIPP_ERR_CLOSED) before this returns). The
+ * memory is released once the loop has run the handles' close callbacks. NULL is ignored. */
 void ripp_h2_server_del(ripp_h2_server *s);
 
 typedef struct ripp_h2_client_config {
@@ -152,6 +156,10 @@ typedef struct ripp_h2_client_config {
     uint32_t initial_window; /* default 1 MiB */
     ripp_ts connect_timeout; /* default 5 s */
 } ripp_h2_client_config;
+/* An HTTP/2 client (use it through ripp_http_client_request / _del): https URLs get TLS 1.3,
+ * ALPN h2 and a certificate checked against cfg->tls; http URLs get h2c with prior
+ * knowledge. cfg may be NULL (defaults, system trust store). Fails (NULL, *err) when the CA
+ * file cannot be loaded. ripp_http_client_del behaves like ripp_h2_server_del. */
 ripp_http_client *ripp_h2_client_new(uv_loop_t *loop, const ripp_h2_client_config *cfg, int *err);
 
 /* Counters for operations and tests. Connections opened (TCP connects attempted, or

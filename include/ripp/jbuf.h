@@ -14,11 +14,11 @@
 #include "ripp/stats.h"
 
 typedef struct ripp_jbuf_config {
-    uint32_t frame_ms;  /* default 20 */
-    ripp_ts min_delay;  /* default 20 ms */
-    ripp_ts max_delay;  /* default 200 ms */
-    uint32_t capacity;  /* slots; default max_delay / frame_ms + 8 */
-    size_t slot_size;   /* bytes per slot; default 1500 */
+    uint32_t frame_ms; /* default 20 */
+    ripp_ts min_delay; /* default 20 ms */
+    ripp_ts max_delay; /* default 200 ms */
+    uint32_t capacity; /* slots; default max_delay / frame_ms + 8 */
+    size_t slot_size;  /* bytes per slot; default 1500 */
 } ripp_jbuf_config;
 
 typedef struct ripp_jbuf_slot {
@@ -34,19 +34,22 @@ typedef struct ripp_jbuf {
     ripp_jbuf_slot *slots;
     uint8_t *pool;
     bool started;
-    uint32_t next_seq;   /* next seq to play out */
-    ripp_ts next_due;    /* when next_seq plays */
-    ripp_ts delay;       /* current playout delay */
-    ripp_ts anchor_rx;   /* arrival time of the anchor frame */
+    uint32_t next_seq; /* next seq to play out */
+    ripp_ts next_due;  /* when next_seq plays */
+    ripp_ts delay;     /* current playout delay */
+    ripp_ts anchor_rx; /* arrival time of the anchor frame */
     uint32_t anchor_seq;
     double jitter_ns;    /* smoothed interarrival jitter */
-    ripp_ts last_rx; uint32_t last_rx_seq; bool have_last;
-    unsigned stored;     /* slots in use */
-    bool played;         /* at least one pop returned a frame */
-    uint32_t high_seq;   /* highest seq stored so far */
+    double offset_hw_ns; /* decaying maximum of how late frames arrive against the anchor */
+    ripp_ts last_rx;
+    uint32_t last_rx_seq;
+    bool have_last;
+    unsigned stored;            /* slots in use */
+    bool played;                /* at least one pop returned a frame */
+    uint32_t high_seq;          /* highest seq stored so far */
     enum ripp_codec last_codec; /* of the last frame played */
-    uint8_t out[1500];   /* copy handed to pop() */
-    ripp_stats *stats;   /* receiver counters are written here (may be NULL) */
+    uint8_t out[1500];          /* copy handed to pop() */
+    ripp_stats *stats;          /* receiver counters are written here (may be NULL) */
 } ripp_jbuf;
 
 /* Zero fields of cfg take defaults. Returns 0, RIPP_ERR_NOMEM or RIPP_ERR_INVAL (frame_ms
@@ -54,12 +57,15 @@ typedef struct ripp_jbuf {
  * Delays are used as whole multiples of frame_ms: min_delay rounds up, max_delay down.
  *
  * Delay adaptation: the interarrival jitter J is estimated as in RFC 3550 §6.4.1 from each
- * arrival time against the frame's nominal time (seq * frame_ms); the target delay is
- * frame_ms + 3 J rounded up to a multiple of frame_ms (an excess below 1 ms is ignored)
- * and clamped to [min_delay, max_delay]. When the frame due next is missing or comfort noise, the delay grows by one
- * frame by playing a concealed interval before it (the slot keeps waiting), or shrinks by
- * one frame by dropping it and playing the following slot at once. Until the first pop,
- * a frame older than the first one received moves the playout point back to it. */
+ * arrival time against the frame's nominal time (seq * frame_ms). A frame is on time when
+ * its offset (arrival minus anchor + (seq - s_anchor) * frame_ms) is at most the delay; H
+ * is the largest recent offset, decaying towards the current one over ~64 frames, so that a
+ * lasting step in the path delay (which J alone forgets) is followed too. The target delay
+ * is max(frame_ms + 3 J, H + J) rounded up to a multiple of frame_ms (an excess below 1 ms
+ * is ignored) and clamped to [min_delay, max_delay]. When the frame due next is missing or comfort
+ * noise, the delay grows by one frame by playing a concealed interval before it (the slot keeps
+ * waiting), or shrinks by one frame by dropping it and playing the following slot at once. Until
+ * the first pop, a frame older than the first one received moves the playout point back to it. */
 int ripp_jbuf_init(ripp_jbuf *jb, const ripp_jbuf_config *cfg, ripp_stats *stats);
 void ripp_jbuf_free(ripp_jbuf *jb);
 
@@ -71,8 +77,8 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
 
 typedef struct ripp_jbuf_out {
     uint32_t seq;
-    bool present;          /* false: the frame is missing; conceal it */
-    enum ripp_codec codec; /* of the frame, or of the last frame played when missing */
+    bool present;           /* false: the frame is missing; conceal it */
+    enum ripp_codec codec;  /* of the frame, or of the last frame played when missing */
     const uint8_t *payload; /* valid until the next pop */
     size_t len;
 } ripp_jbuf_out;

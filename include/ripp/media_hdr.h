@@ -19,15 +19,15 @@ typedef struct ripp_media_hdr {
     uint32_t seq_base;
     uint64_t ts_base; /* ms since the Unix epoch */
     uint32_t frame_ms;
-    uint32_t channel;  /* >= 1 */
+    uint32_t channel; /* >= 1 */
     bool multi_channel;
 } ripp_media_hdr;
 
 /* Parse a header value (surrounding whitespace allowed; parameters on members are
- * accepted and ignored; a codec name longer than codec_name is truncated there). Returns 0, RIPP_ERR_LIMIT (longer than 1 KiB) or RIPP_ERR_PROTO
- * (not a valid dictionary, a required member missing, a value of the wrong type or out of
- * range). An unknown codec is NOT an error here: codec == RIPP_CODEC_NONE and the caller
- * answers 415. */
+ * accepted and ignored; a codec name longer than codec_name is truncated there). Returns 0,
+ * RIPP_ERR_LIMIT (longer than 1 KiB) or RIPP_ERR_PROTO (not a valid dictionary, a required member
+ * missing, a value of the wrong type or out of range). An unknown codec is NOT an error here: codec
+ * == RIPP_CODEC_NONE and the caller answers 415. */
 int ripp_media_hdr_parse(ripp_media_hdr *h, const char *value, size_t len);
 /* Serialize: codec (the canonical name when codec is known, else codec_name), seq-base,
  * ts-base, frame-ms, channel, and multi-channel when true. Returns the string length

@@ -3,9 +3,10 @@
  * has no crypto of its own: the callbacks do ES256 over the JWS signing input and use the
  * raw 64-byte R||S signature form of JWS.
  *
- * Identity value: <b64url header>.<b64url claims>.<b64url signature>;info=<x5u>[;alg=ES256][;ppt=shaken]
- * JWS header (keys sorted): {"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"..."}
- * Claims (keys sorted):     {"attest":"A","dest":{"tn":["..."]},"iat":N,"orig":{"tn":"..."},"origid":"..."} */
+ * Identity value: <b64url header>.<b64url claims>.<b64url
+ * signature>;info=<x5u>[;alg=ES256][;ppt=shaken] JWS header (keys sorted):
+ * {"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"..."} Claims (keys sorted):
+ * {"attest":"A","dest":{"tn":["..."]},"iat":N,"orig":{"tn":"..."},"origid":"..."} */
 #ifndef RIPP_PASSPORT_H
 #define RIPP_PASSPORT_H
 
@@ -15,12 +16,12 @@
 
 typedef struct ripp_passport {
     char orig_tn[64];
-    char dest_tn[64];  /* the first dest.tn */
-    int64_t iat;       /* seconds since the epoch */
-    char x5u[512];     /* certificate URL (also the info parameter) */
-    char ppt[16];      /* "shaken" or "" */
-    char attest[4];    /* "A"/"B"/"C" or "" */
-    char origid[64];   /* or "" */
+    char dest_tn[64]; /* the first dest.tn */
+    int64_t iat;      /* seconds since the epoch */
+    char x5u[512];    /* certificate URL (also the info parameter) */
+    char ppt[16];     /* "shaken" or "" */
+    char attest[4];   /* "A"/"B"/"C" or "" */
+    char origid[64];  /* or "" */
 } ripp_passport;
 
 typedef int (*ripp_sign_fn)(void *ud, const uint8_t *data, size_t len, uint8_t sig[64]);
@@ -29,8 +30,8 @@ typedef int (*ripp_verify_fn)(void *ud, const uint8_t *data, size_t len, const u
                               size_t siglen);
 
 /* Build and sign. orig_tn, dest_tn and x5u are required; every field is printable ASCII,
- * x5u holds no whitespace, '<', '>', ';' or '"', ppt is a token, attest is "", "A", "B" or
- * "C" (else RIPP_ERR_INVAL). Returns the value length (NUL-terminated in out; at most
+ * x5u is an absolute URI without whitespace, '<', '>', ';' or '"', ppt is a token, attest is "",
+ * "A", "B" or "C" (else RIPP_ERR_INVAL). Returns the value length (NUL-terminated in out; at most
  * RIPP_IDENTITY_MAX), RIPP_ERR_LIMIT when it does not fit cap, RIPP_ERR_NOMEM, or the
  * error of sign (a positive one becomes RIPP_ERR_CRYPTO). On failure out is "". */
 int64_t ripp_passport_sign(const ripp_passport *pp, ripp_sign_fn sign, void *ud, char *out,
@@ -47,7 +48,8 @@ enum ripp_passport_fail {
 
 /* Parse and verify. identity is len bytes, not necessarily NUL-terminated; out, fail and
  * why may be NULL. The info parameter may be written with or without angle brackets; if
- * the header has no x5u, info stands for it; if both are present they must be equal.
+ * the header has no x5u, info stands for it; if both are present they must be equal; it
+ * must be an absolute URI without whitespace, '<', '>', ';' or '"' (else 436).
  * dest.tn may be an array (the first is kept) or a single string. Freshness (iat), the
  * certificate behind x5u and dest.tn against the target are the caller's checks.
  * On success fills out, sets *fail to RIPP_PASSPORT_OK and returns 0. On failure returns

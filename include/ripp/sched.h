@@ -36,11 +36,11 @@ typedef struct ripp_byway {
     enum ripp_codec codec; /* RIPP_CODEC_NONE until the first frame commits it */
     uint32_t seq_base;
     uint32_t inflight_seq;
-    ripp_ts sent_at;      /* monotonic send time of the in-flight frame */
+    ripp_ts sent_at; /* monotonic send time of the in-flight frame */
     uint64_t sent_wall_us;
     ripp_ts last_used;
     uint64_t frames;
-    void *user;           /* the owner's handle (the transport exchange) */
+    void *user; /* the owner's handle (the transport exchange) */
 } ripp_byway;
 
 typedef struct ripp_sched_ops {
@@ -51,8 +51,8 @@ typedef struct ripp_sched_ops {
      * RIPP-Media = hdr. hdr and rec are valid during the call only. Returns 0, or a negative
      * error: the sched then frees the slot and counts the frame lost. It must not call
      * other ripp_sched functions. */
-    int (*write_frame)(void *ud, int idx, void *user, const ripp_media_hdr *hdr,
-                       const uint8_t *rec, size_t len);
+    int (*write_frame)(void *ud, int idx, void *user, const ripp_media_hdr *hdr, const uint8_t *rec,
+                       size_t len);
     /* More byways are needed (server: send open-reverse with this count). Called when a
      * frame waits or blocked byways reach 75 % of those open, or after stalled byways were
      * aborted; count is enough to get back under 75 % (at least 1, at most max_byways minus
@@ -64,14 +64,14 @@ typedef struct ripp_sched_ops {
 
 typedef struct ripp_sched_config {
     enum ripp_dir dir;
-    uint32_t channel;        /* >= 1 */
+    uint32_t channel; /* >= 1 */
     bool multi_channel;
-    bool can_open;           /* this side opens byways itself (client, forward) */
-    uint32_t max_byways;     /* <= RIPP_MAX_BYWAYS; default 20 */
-    uint32_t frame_ms;       /* 10/20/30/40/60 */
-    uint64_t ts0_ms;         /* wall-clock ms of the media timestamp of seq 0 */
-    uint32_t max_queue;      /* default 200 / frame_ms (D21) */
-    ripp_ts stall_timeout;   /* default 1 s (D38) */
+    bool can_open;                 /* this side opens byways itself (client, forward) */
+    uint32_t max_byways;           /* <= RIPP_MAX_BYWAYS; default 20 */
+    uint32_t frame_ms;             /* 10/20/30/40/60 */
+    uint64_t ts0_ms;               /* wall-clock ms of the media timestamp of seq 0 */
+    uint32_t max_queue;            /* default 200 / frame_ms (D21) */
+    ripp_ts stall_timeout;         /* default 1 s (D38) */
     ripp_ts open_reverse_interval; /* default 100 ms */
 } ripp_sched_config;
 
@@ -82,7 +82,7 @@ typedef struct ripp_sched {
     const ripp_sched_ops *ops;
     void *ud;
     ripp_byway bw[RIPP_MAX_BYWAYS];
-    uint64_t next_seq; /* next sequence number to assign */
+    uint64_t next_seq;       /* next sequence number to assign */
     ripp_sched_qent **queue; /* ring of max_queue pointers, allocated on first congestion */
     uint32_t q_head, q_len;
     ripp_ts last_more_request; /* RIPP_TS_NEVER before the first request */

@@ -19,13 +19,14 @@
 typedef struct ripp_stats {
     /* sender */
     uint64_t sent, acked, lost, late;
-    uint64_t stray_acks; /* acks that matched nothing in flight */
+    uint64_t stray_acks;                       /* acks that matched nothing in flight */
     uint32_t rtt_hist[RIPP_STATS_RTT_BUCKETS]; /* log-linear histogram of RTT in µs */
     uint64_t rtt_count;
     uint64_t rtt_max_us;
     uint64_t rtt_min_us; /* meaningful when rtt_count > 0 */
     double jitter_us;    /* smoothed |D| (RFC 3550 A.8) of the one-way delay */
-    int64_t last_owd_us; bool have_owd;
+    int64_t last_owd_us;
+    bool have_owd;
     int64_t min_owd_us;
     int64_t late_threshold_us; /* default 100 ms */
     /* receiver */

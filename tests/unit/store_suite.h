@@ -22,8 +22,7 @@ static void suite_del(ripp_store *s);
 static int suite_setup(void **state)
 {
     ripp_store *s = suite_new();
-    if (!s)
-        return -1;
+    if (!s) return -1;
     *state = s;
     return 0;
 }
@@ -284,8 +283,8 @@ static void suite_call_roundtrip(void **state)
     const size_t offs[] = {offsetof(ripp_call_rec, trunk_id), offsetof(ripp_call_rec, target),
                            offsetof(ripp_call_rec, orig_tn), offsetof(ripp_call_rec, cookies),
                            offsetof(ripp_call_rec, token_hash)};
-    const size_t lens[] = {sizeof c.trunk_id, sizeof c.target, sizeof c.orig_tn,
-                           sizeof c.cookies, sizeof c.token_hash};
+    const size_t lens[] = {sizeof c.trunk_id, sizeof c.target, sizeof c.orig_tn, sizeof c.cookies,
+                           sizeof c.token_hash};
     for (size_t k = 0; k < sizeof offs / sizeof offs[0]; k++) {
         make_call(&c, 44);
         memset((char *)&c + offs[k], 'x', lens[k]);
@@ -344,8 +343,7 @@ static int count_cb(void *ud, const ripp_cdr *cdr)
 static int walk_cb(void *ud, const ripp_cdr *cdr)
 {
     walk *w = ud;
-    if (w->n < 16)
-        snprintf(w->ids[w->n], sizeof w->ids[0], "%s", cdr->call_id);
+    if (w->n < 16) snprintf(w->ids[w->n], sizeof w->ids[0], "%s", cdr->call_id);
     w->n++;
     /* The callback may read the store. */
     ripp_cdr again;
@@ -451,10 +449,10 @@ static void suite_many_cdrs(void **state)
 }
 
 #define STORE_SUITE_TEST(f) cmocka_unit_test_setup_teardown(f, suite_setup, suite_teardown)
-#define STORE_SUITE_TESTS                                                                       \
-    STORE_SUITE_TEST(suite_trunk_roundtrip), STORE_SUITE_TEST(suite_trunk_limits),              \
-        STORE_SUITE_TEST(suite_tokens), STORE_SUITE_TEST(suite_call_roundtrip),                 \
-        STORE_SUITE_TEST(suite_many_calls), STORE_SUITE_TEST(suite_cdrs),                       \
+#define STORE_SUITE_TESTS                                                                          \
+    STORE_SUITE_TEST(suite_trunk_roundtrip), STORE_SUITE_TEST(suite_trunk_limits),                 \
+        STORE_SUITE_TEST(suite_tokens), STORE_SUITE_TEST(suite_call_roundtrip),                    \
+        STORE_SUITE_TEST(suite_many_calls), STORE_SUITE_TEST(suite_cdrs),                          \
         STORE_SUITE_TEST(suite_many_cdrs)
 
 #endif

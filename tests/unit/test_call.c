@@ -20,8 +20,7 @@ static void count_log(void *ud, enum ripp_log_level level, const char *msg)
 {
     (void)ud;
     (void)msg;
-    if (level == RIPP_LOG_WARN)
-        warn_count++;
+    if (level == RIPP_LOG_WARN) warn_count++;
 }
 
 static int setup(void **st)
@@ -70,8 +69,7 @@ static void reach(ripp_call *c, enum ripp_role role, enum ripp_call_state st)
         assert_int_equal(server ? send_ev(c, RIPP_EV_ALERTING) : recv_ev(c, RIPP_EV_ALERTING), 0);
     if (st == RIPP_CALL_ACTIVE)
         assert_int_equal(server ? send_ev(c, RIPP_EV_ACCEPTED) : recv_ev(c, RIPP_EV_ACCEPTED), 0);
-    if (st == RIPP_CALL_ENDED)
-        assert_int_equal(send_ev(c, RIPP_EV_END), 0);
+    if (st == RIPP_CALL_ENDED) assert_int_equal(send_ev(c, RIPP_EV_END), 0);
     assert_int_equal(c->state, st);
 }
 
@@ -95,10 +93,14 @@ static const enum ripp_call_state states[4] = {RIPP_CALL_CREATED, RIPP_CALL_ALER
 static enum ripp_call_state letter_state(char l)
 {
     switch (l) {
-    case 'C': return RIPP_CALL_CREATED;
-    case 'A': return RIPP_CALL_ALERTING;
-    case 'V': return RIPP_CALL_ACTIVE;
-    default: return RIPP_CALL_ENDED;
+    case 'C':
+        return RIPP_CALL_CREATED;
+    case 'A':
+        return RIPP_CALL_ALERTING;
+    case 'V':
+        return RIPP_CALL_ACTIVE;
+    default:
+        return RIPP_CALL_ENDED;
     }
 }
 
@@ -110,13 +112,13 @@ static void test_transition_table(void **st)
     int checked = 0;
     for (int role = 0; role < 2; role++) {
         for (int local = 0; local < 2; local++) {
-            enum ripp_role sender = local ? (enum ripp_role)role : (enum ripp_role)!role;
+            enum ripp_role sender = local ? (enum ripp_role)role : (enum ripp_role) !role;
             for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
                 for (int si = 0; si < 4; si++) {
                     ripp_call c;
                     reach(&c, (enum ripp_role)role, states[si]);
-                    const char *row = sender == RIPP_ROLE_SERVER ? rules[r].by_server
-                                                                 : rules[r].by_client;
+                    const char *row =
+                        sender == RIPP_ROLE_SERVER ? rules[r].by_server : rules[r].by_client;
                     char want = row[si];
                     int64_t seq_before = c.last_seq_in;
                     uint64_t out_before = c.next_seq_out;

@@ -20,8 +20,7 @@ static void enc_eq(const ripp_event *ev, const char *want)
 {
     char out[4096];
     int64_t n = ripp_event_encode(ev, out, sizeof out);
-    if (n < 0)
-        fail_msg("encode failed: %d", (int)n);
+    if (n < 0) fail_msg("encode failed: %d", (int)n);
     assert_string_equal(out, want);
     assert_int_equal(n, (int64_t)strlen(want));
 }
@@ -29,13 +28,11 @@ static void enc_eq(const ripp_event *ev, const char *want)
 static void assert_event_equal(const ripp_event *a, const ripp_event *b)
 {
     assert_int_equal(a->type, b->type);
-    if (a->type == RIPP_EV_UNKNOWN)
-        assert_string_equal(a->name, b->name);
+    if (a->type == RIPP_EV_UNKNOWN) assert_string_equal(a->name, b->name);
     assert_int_equal(a->has_seq, b->has_seq);
     assert_true(a->seq == b->seq);
     assert_int_equal(a->has_direction, b->has_direction);
-    if (a->has_direction)
-        assert_int_equal(a->direction, b->direction);
+    if (a->has_direction) assert_int_equal(a->direction, b->direction);
     assert_true(a->timestamp_ms == b->timestamp_ms);
     assert_string_equal(a->call, b->call);
     assert_int_equal(a->code, b->code);
@@ -45,8 +42,7 @@ static void assert_event_equal(const ripp_event *a, const ripp_event *b)
     assert_int_equal(a->reason.cause, b->reason.cause);
     assert_string_equal(a->reason.text, b->reason.text);
     assert_string_equal(a->uri, b->uri);
-    if (a->type == RIPP_EV_OPEN_REVERSE)
-        assert_int_equal(a->count, b->count);
+    if (a->type == RIPP_EV_OPEN_REVERSE) assert_int_equal(a->count, b->count);
     assert_string_equal(a->tnt_destination, b->tnt_destination);
 }
 
@@ -61,20 +57,19 @@ static void base(ripp_event *ev, enum ripp_event_type t)
     strcpy(ev->call, "https://ripp.webex/call/0f8e");
 }
 
-#define HDR(name)                                                                                 \
-    "{\"name\":\"" name "\",\"seq\":2,\"direction\":\"s2c\",\"timestamp\":1562600123456,"        \
+#define HDR(name)                                                                                  \
+    "{\"name\":\"" name "\",\"seq\":2,\"direction\":\"s2c\",\"timestamp\":1562600123456,"          \
     "\"call\":\"https://ripp.webex/call/0f8e\""
 
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const canon[] = {"unknown", "alerting", "accepted", "rejected",
-                                        "failed",  "noanswer", "end",      "migrate",
-                                        "open-reverse", "tnt", "proceeding"};
+    static const char *const canon[] = {"unknown",      "alerting", "accepted",  "rejected",
+                                        "failed",       "noanswer", "end",       "migrate",
+                                        "open-reverse", "tnt",      "proceeding"};
     for (int t = 0; t < RIPP_EV_TYPE_COUNT; t++) {
         assert_string_equal(ripp_event_type_name((enum ripp_event_type)t), canon[t]);
-        if (t)
-            assert_int_equal(ripp_event_type_from_name(canon[t]), t);
+        if (t) assert_int_equal(ripp_event_type_from_name(canon[t]), t);
     }
     assert_int_equal(ripp_event_type_from_name("answered"), RIPP_EV_ACCEPTED);
     assert_int_equal(ripp_event_type_from_name("declined"), RIPP_EV_REJECTED);
@@ -142,7 +137,8 @@ static void test_encode_escaping_and_limits(void **state)
     ripp_event_init(&ev, RIPP_EV_FAILED);
     ev.code = 500;
     strcpy(ev.reason_phrase, "a\"b\\c\nd\x01\t\xc3\xa9/");
-    enc_eq(&ev, "{\"name\":\"failed\",\"code\":500,\"reason\":\"a\\\"b\\\\c\\nd\\u0001\\t\xc3\xa9/\"}");
+    enc_eq(&ev,
+           "{\"name\":\"failed\",\"code\":500,\"reason\":\"a\\\"b\\\\c\\nd\\u0001\\t\xc3\xa9/\"}");
     ripp_event back;
     char out[256];
     int64_t n = ripp_event_encode(&ev, out, sizeof out);
@@ -189,10 +185,17 @@ static void test_roundtrip_all_types(void **state)
             ev.reason.cause = 302;
             strcpy(ev.reason.text, "tnt");
             break;
-        case RIPP_EV_MIGRATE: strcpy(ev.uri, "https://other.example/call/1"); break;
-        case RIPP_EV_OPEN_REVERSE: ev.count = 3; break;
-        case RIPP_EV_TNT: strcpy(ev.tnt_destination, "+442079460000"); break;
-        default: break;
+        case RIPP_EV_MIGRATE:
+            strcpy(ev.uri, "https://other.example/call/1");
+            break;
+        case RIPP_EV_OPEN_REVERSE:
+            ev.count = 3;
+            break;
+        case RIPP_EV_TNT:
+            strcpy(ev.tnt_destination, "+442079460000");
+            break;
+        default:
+            break;
         }
         char out[4096];
         int64_t n = ripp_event_encode(&ev, out, sizeof out);
@@ -256,10 +259,9 @@ static void test_decode_aliases(void **state)
     assert_int_equal(dec(&ev, "{\"name\":\"failed\",\"code\":486,\"reason\":\"Busy Here\"}"), 0);
     assert_int_equal(ev.code, 486);
     assert_string_equal(ev.reason_phrase, "Busy Here");
-    assert_int_equal(
-        dec(&ev, "{\"name\":\"failed\",\"reason\":{\"protocol\":\"SIP\",\"cause\":404,"
-                 "\"text\":\"Not Found\"}}"),
-        0);
+    assert_int_equal(dec(&ev, "{\"name\":\"failed\",\"reason\":{\"protocol\":\"SIP\",\"cause\":404,"
+                              "\"text\":\"Not Found\"}}"),
+                     0);
     assert_int_equal(ev.code, 404);
     assert_string_equal(ev.reason_phrase, "Not Found");
     /* end reason as object or string */
@@ -314,6 +316,7 @@ static void test_decode_errors(void **state)
         "{}",
         "{\"name\":5}",
         "{\"name\":null}",
+        "{\"name\":\"\"}",
         "{\"Name\":\"alerting\"}",
         "{\"name\":\"alerting\",\"seq\":-1}",
         "{\"name\":\"alerting\",\"seq\":1.5}",
@@ -335,8 +338,7 @@ static void test_decode_errors(void **state)
     };
     for (size_t i = 0; i < sizeof proto / sizeof proto[0]; i++) {
         int rc = dec(&ev, proto[i]);
-        if (rc != RIPP_ERR_PROTO)
-            fail_msg("case %zu: %s -> %d", i, proto[i], rc);
+        if (rc != RIPP_ERR_PROTO) fail_msg("case %zu: %s -> %d", i, proto[i], rc);
     }
     /* Over-long addressing strings */
     static char buf[4 * RIPP_URI_MAX];
@@ -372,8 +374,7 @@ static int on_event(void *ud, const ripp_event *ev)
     struct evsink *s = ud;
     assert_true(s->n < 16);
     s->evs[s->n] = *ev;
-    if (s->n++ == s->stop_at)
-        return 77;
+    if (s->n++ == s->stop_at) return 77;
     return 0;
 }
 
@@ -438,8 +439,7 @@ static int feed_all(const char *text, struct evsink *s)
     s->stop_at = -1;
     ripp_event_parser_init(&p);
     int rc = ripp_event_parser_feed(&p, (const uint8_t *)text, strlen(text), on_event, s);
-    if (rc == 0)
-        rc = ripp_event_parser_finish(&p);
+    if (rc == 0) rc = ripp_event_parser_finish(&p);
     ripp_event_parser_free(&p);
     return rc;
 }
@@ -449,8 +449,8 @@ static void test_stream_forms(void **state)
     (void)state;
     static struct evsink s;
     /* "{"-style: objects back to back, with and without commas */
-    assert_int_equal(feed_all("{\"name\":\"alerting\"}{\"name\":\"accepted\"},{\"name\":\"end\"}", &s),
-                     0);
+    assert_int_equal(
+        feed_all("{\"name\":\"alerting\"}{\"name\":\"accepted\"},{\"name\":\"end\"}", &s), 0);
     assert_int_equal(s.n, 3);
     assert_int_equal(s.evs[2].type, RIPP_EV_END);
     /* keep-alives only */
@@ -498,8 +498,7 @@ static void test_stream_errors(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = feed_all(bad[i], &s);
-        if (rc != RIPP_ERR_PROTO)
-            fail_msg("case %zu: %s -> %d", i, bad[i], rc);
+        if (rc != RIPP_ERR_PROTO) fail_msg("case %zu: %s -> %d", i, bad[i], rc);
     }
     /* events before the error are delivered */
     assert_int_equal(feed_all("[{\"name\":\"alerting\"},{\"name\":\"accepted\"} ? ", &s),
@@ -516,9 +515,9 @@ static void test_stream_errors(void **state)
     ripp_event_parser_init(&p);
     assert_int_equal(ripp_event_parser_feed(&p, (const uint8_t *)"x", 1, on_event, &s),
                      RIPP_ERR_PROTO);
-    assert_int_equal(ripp_event_parser_feed(&p, (const uint8_t *)"{\"name\":\"end\"}", 14,
-                                            on_event, &s),
-                     RIPP_ERR_PROTO);
+    assert_int_equal(
+        ripp_event_parser_feed(&p, (const uint8_t *)"{\"name\":\"end\"}", 14, on_event, &s),
+        RIPP_ERR_PROTO);
     assert_int_equal(ripp_event_parser_finish(&p), RIPP_ERR_PROTO);
     assert_int_equal(s.n, 0);
     ripp_event_parser_free(&p);
@@ -568,9 +567,8 @@ static void test_stream_size_limit(void **state)
     assert_true(p.cap <= RIPP_EVENT_MAX_BYTES);
     /* the buffer is reused for the next one */
     assert_int_equal(ripp_event_parser_feed(&p, (const uint8_t *)",", 1, on_event, &s), 0);
-    assert_int_equal(ripp_event_parser_feed(&p, (const uint8_t *)o, RIPP_EVENT_MAX_BYTES,
-                                            on_event, &s),
-                     0);
+    assert_int_equal(
+        ripp_event_parser_feed(&p, (const uint8_t *)o, RIPP_EVENT_MAX_BYTES, on_event, &s), 0);
     assert_int_equal(s.n, 2);
     assert_int_equal(ripp_event_parser_finish(&p), 0);
     ripp_event_parser_free(&p);
@@ -583,9 +581,9 @@ static void test_stream_size_limit(void **state)
     ripp_event_parser_init(&p);
     assert_int_equal(
         ripp_event_parser_feed(&p, (const uint8_t *)o, RIPP_EVENT_MAX_BYTES, on_event, &s), 0);
-    assert_int_equal(ripp_event_parser_feed(&p, (const uint8_t *)o + RIPP_EVENT_MAX_BYTES, 1,
-                                            on_event, &s),
-                     RIPP_ERR_LIMIT);
+    assert_int_equal(
+        ripp_event_parser_feed(&p, (const uint8_t *)o + RIPP_EVENT_MAX_BYTES, 1, on_event, &s),
+        RIPP_ERR_LIMIT);
     assert_true(p.cap <= RIPP_EVENT_MAX_BYTES);
     assert_int_equal(ripp_event_parser_finish(&p), RIPP_ERR_LIMIT);
     assert_int_equal(s.n, 0);
@@ -594,9 +592,9 @@ static void test_stream_size_limit(void **state)
     memset(&s, 0, sizeof s);
     s.stop_at = -1;
     ripp_event_parser_init(&p);
-    assert_int_equal(ripp_event_parser_feed(&p, (const uint8_t *)o, RIPP_EVENT_MAX_BYTES + 1,
-                                            on_event, &s),
-                     RIPP_ERR_LIMIT);
+    assert_int_equal(
+        ripp_event_parser_feed(&p, (const uint8_t *)o, RIPP_EVENT_MAX_BYTES + 1, on_event, &s),
+        RIPP_ERR_LIMIT);
     ripp_event_parser_free(&p);
     free(o);
     /* a never-ending object is cut off at the limit too */

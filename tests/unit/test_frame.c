@@ -86,8 +86,7 @@ static int on_frame(void *ud, uint64_t seq, const uint8_t *payload, size_t len)
     s->recs[s->n].seq = seq;
     s->recs[s->n].len = len;
     memcpy(s->recs[s->n].data, payload, len);
-    if (s->n++ == s->stop_at)
-        return 42;
+    if (s->n++ == s->stop_at) return 42;
     return 0;
 }
 
@@ -200,8 +199,7 @@ static int parse_all(const uint8_t *in, size_t len, struct sink *s, ripp_frame_p
     for (size_t i = 0; i < len; i += chunk) {
         size_t k = len - i < chunk ? len - i : chunk;
         int rc = ripp_frame_parser_feed(p, in + i, k, on_frame, s);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return ripp_frame_parser_finish(p);
 }
@@ -231,8 +229,7 @@ static void test_frame_errors(void **state)
                          RIPP_ERR_TRUNCATED);
         assert_int_equal(parse_all((const uint8_t[]){0x01, 0x40}, 2, &s, &p, chunk),
                          RIPP_ERR_TRUNCATED);
-        assert_int_equal(parse_all((const uint8_t[]){0x01}, 1, &s, &p, chunk),
-                         RIPP_ERR_TRUNCATED);
+        assert_int_equal(parse_all((const uint8_t[]){0x01}, 1, &s, &p, chunk), RIPP_ERR_TRUNCATED);
         assert_int_equal(parse_all((const uint8_t[]){0x01, 0x03, 0xaa, 0xbb}, 4, &s, &p, chunk),
                          RIPP_ERR_TRUNCATED);
         /* one good record then garbage length */
@@ -243,9 +240,8 @@ static void test_frame_errors(void **state)
         assert_int_equal(s.recs[0].data[0], 0x55);
     }
     /* Non-minimal encodings parse. */
-    assert_int_equal(parse_all((const uint8_t[]){0x40, 0x05, 0x80, 0, 0, 2, 0xaa, 0xbb}, 8, &s,
-                               &p, 3),
-                     0);
+    assert_int_equal(
+        parse_all((const uint8_t[]){0x40, 0x05, 0x80, 0, 0, 2, 0xaa, 0xbb}, 8, &s, &p, 3), 0);
     assert_int_equal(s.n, 1);
     assert_true(s.recs[0].seq == 5);
     assert_int_equal(s.recs[0].len, 2);
@@ -267,9 +263,9 @@ static void test_frame_sticky_and_cb_stop(void **state)
     ripp_frame_parser_init(&p);
     assert_int_equal(ripp_frame_parser_feed(&p, (const uint8_t[]){0x00, 0x00}, 2, on_frame, &s),
                      RIPP_ERR_PROTO);
-    assert_int_equal(ripp_frame_parser_feed(&p, (const uint8_t[]){0x00, 0x01, 0x01}, 3, on_frame,
-                                            &s),
-                     RIPP_ERR_PROTO);
+    assert_int_equal(
+        ripp_frame_parser_feed(&p, (const uint8_t[]){0x00, 0x01, 0x01}, 3, on_frame, &s),
+        RIPP_ERR_PROTO);
     assert_int_equal(ripp_frame_parser_finish(&p), RIPP_ERR_PROTO);
     assert_int_equal(s.n, 0);
 
@@ -390,9 +386,9 @@ static void test_ack_errors(void **state)
         assert_int_equal(ack_parse_all((const uint8_t[]){0x40}, 1, &s, chunk), RIPP_ERR_TRUNCATED);
         assert_int_equal(ack_parse_all((const uint8_t[]){0x05, 0x01}, 2, &s, chunk),
                          RIPP_ERR_TRUNCATED);
-        assert_int_equal(ack_parse_all((const uint8_t[]){0x05, 0x01, 0, 0, 0, 0, 0, 0, 0}, 9, &s,
-                                       chunk),
-                         RIPP_ERR_TRUNCATED);
+        assert_int_equal(
+            ack_parse_all((const uint8_t[]){0x05, 0x01, 0, 0, 0, 0, 0, 0, 0}, 9, &s, chunk),
+            RIPP_ERR_TRUNCATED);
     }
     /* Non-minimal channel encoding is accepted. */
     assert_int_equal(

@@ -75,8 +75,7 @@ static ripp_es256_key *load_ok(const char *path)
     int err = 1;
     char eb[256] = "unset";
     ripp_es256_key *k = ripp_es256_load(path, &err, eb, sizeof eb);
-    if (!k)
-        fprintf(stderr, "load %s: %d %s\n", path, err, eb);
+    if (!k) fprintf(stderr, "load %s: %d %s\n", path, err, eb);
     assert_non_null(k);
     assert_int_equal(err, 0);
     return k;
@@ -88,8 +87,7 @@ static void load_fails(const char *path, int want, const char *reason)
     char eb[256] = "";
     assert_null(ripp_es256_load(path, &err, eb, sizeof eb));
     assert_int_equal(err, want);
-    if (!strstr(eb, reason))
-        fprintf(stderr, "errbuf: %s\n", eb);
+    if (!strstr(eb, reason)) fprintf(stderr, "errbuf: %s\n", eb);
     assert_non_null(strstr(eb, reason));
 }
 
@@ -222,10 +220,11 @@ static gnutls_datum_t jwk_coord(const char *b64, uint8_t buf[48])
 #define A3_X "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"
 #define A3_Y "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
 #define A3_D "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"
-#define A3_INPUT                                                                               \
-    "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxl" \
+#define A3_INPUT                                                                                   \
+    "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxl"    \
     "LmNvbS9pc19yb290Ijp0cnVlfQ"
-#define A3_SIG "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
+#define A3_SIG                                                                                     \
+    "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
 
 /* RFC 7515 A.3: the ES256 example, checked through a PEM made from its JWK. */
 static void test_rfc7515_a3(void **state)
@@ -250,14 +249,13 @@ static void test_rfc7515_a3(void **state)
     sig[63] ^= 0x10;
     assert_int_equal(ripp_es256_verify(k, A3_INPUT, strlen(A3_INPUT), sig, 64), RIPP_ERR_AUTH);
     sig[63] ^= 0x10;
-    assert_int_equal(ripp_es256_verify(k, A3_INPUT, strlen(A3_INPUT) - 1, sig, 64),
-                     RIPP_ERR_AUTH);
+    assert_int_equal(ripp_es256_verify(k, A3_INPUT, strlen(A3_INPUT) - 1, sig, 64), RIPP_ERR_AUTH);
 
     /* The example's private key, as an "EC PRIVATE KEY" PEM, signs what the public verifies. */
     gnutls_x509_privkey_t xk;
     assert_int_equal(gnutls_x509_privkey_init(&xk), 0);
-    assert_int_equal(
-        gnutls_x509_privkey_import_ecc_raw(xk, GNUTLS_ECC_CURVE_SECP256R1, &x, &y, &d), 0);
+    assert_int_equal(gnutls_x509_privkey_import_ecc_raw(xk, GNUTLS_ECC_CURVE_SECP256R1, &x, &y, &d),
+                     0);
     assert_int_equal(gnutls_x509_privkey_export2(xk, GNUTLS_X509_FMT_PEM, &pem), 0);
     assert_non_null(memmem(pem.data, pem.size, "BEGIN EC PRIVATE KEY", 20));
     write_text(tpath("a3.key"), pem.data, pem.size);
@@ -277,9 +275,9 @@ static void write_generated(const char *path, gnutls_pk_algorithm_t pk, unsigned
     gnutls_datum_t pem = {NULL, 0};
     assert_int_equal(gnutls_x509_privkey_init(&xk), 0);
     assert_int_equal(gnutls_x509_privkey_generate(xk, pk, bits, 0), 0);
-    assert_int_equal(gnutls_x509_privkey_export2_pkcs8(xk, GNUTLS_X509_FMT_PEM, NULL,
-                                                       GNUTLS_PKCS_PLAIN, &pem),
-                     0);
+    assert_int_equal(
+        gnutls_x509_privkey_export2_pkcs8(xk, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &pem),
+        0);
     write_text(path, pem.data, pem.size);
     gnutls_free(pem.data);
     gnutls_x509_privkey_deinit(xk);
@@ -384,11 +382,9 @@ static void test_openssl_interop(void **state)
     write_text(msg, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39);
 
     /* SEC1 key from openssl ecparam, PKCS#8 from genpkey. */
-    assert_int_equal(run("openssl ecparam -name prime256v1 -genkey -noout -out %s",
-                         tpath("o1.key")),
-                     0);
-    assert_int_equal(run("openssl ec -in %s -pubout -out %s", tpath("o1.key"), tpath("o1.pub")),
-                     0);
+    assert_int_equal(
+        run("openssl ecparam -name prime256v1 -genkey -noout -out %s", tpath("o1.key")), 0);
+    assert_int_equal(run("openssl ec -in %s -pubout -out %s", tpath("o1.key"), tpath("o1.pub")), 0);
     assert_int_equal(run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s",
                          tpath("o2.key")),
                      0);
@@ -402,9 +398,9 @@ static void test_openssl_interop(void **state)
 
     for (int round = 0; round < 8; round++) {
         /* openssl signs (DER); we verify the raw form. */
-        assert_int_equal(run("openssl dgst -sha256 -sign %s -out %s %s", tpath("o1.key"),
-                             tpath("o.sig"), msg),
-                         0);
+        assert_int_equal(
+            run("openssl dgst -sha256 -sign %s -out %s %s", tpath("o1.key"), tpath("o.sig"), msg),
+            0);
         char der[256];
         size_t dn = read_text(tpath("o.sig"), der, sizeof der);
         gnutls_datum_t dd = {(unsigned char *)der, (unsigned)dn}, r, s;
@@ -412,32 +408,32 @@ static void test_openssl_interop(void **state)
         uint8_t raw[64] = {0};
         size_t rl = r.size, sl = s.size;
         const uint8_t *rp = r.data, *sp = s.data;
-        while (rl > 32) rp++, rl--;
-        while (sl > 32) sp++, sl--;
+        while (rl > 32)
+            rp++, rl--;
+        while (sl > 32)
+            sp++, sl--;
         memcpy(raw + 32 - rl, rp, rl);
         memcpy(raw + 64 - sl, sp, sl);
         gnutls_free(r.data);
         gnutls_free(s.data);
-        assert_int_equal(ripp_es256_verify(p1, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39,
-                                           raw, 64),
-                         0);
-        assert_int_equal(ripp_es256_verify(k1, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39,
-                                           raw, 64),
-                         0);
-        assert_int_equal(ripp_es256_verify(k2, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39,
-                                           raw, 64),
-                         RIPP_ERR_AUTH);
+        assert_int_equal(
+            ripp_es256_verify(p1, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39, raw, 64), 0);
+        assert_int_equal(
+            ripp_es256_verify(k1, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39, raw, 64), 0);
+        assert_int_equal(
+            ripp_es256_verify(k2, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39, raw, 64),
+            RIPP_ERR_AUTH);
 
         /* We sign (raw); openssl verifies the DER form. */
         uint8_t mine[64];
-        assert_int_equal(
-            ripp_es256_sign(k1, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39, mine), 0);
+        assert_int_equal(ripp_es256_sign(k1, "eyJhbGciOiJFUzI1NiJ9.eyJmb28iOiJiYXIifQ", 39, mine),
+                         0);
         gnutls_datum_t mr = {mine, 32}, ms = {mine + 32, 32}, mder = {NULL, 0};
         assert_int_equal(gnutls_encode_rs_value(&mder, &mr, &ms), 0);
         write_text(tpath("m.sig"), mder.data, mder.size);
         gnutls_free(mder.data);
-        assert_int_equal(run("openssl dgst -sha256 -verify %s -signature %s %s",
-                             tpath("o1.pub"), tpath("m.sig"), msg),
+        assert_int_equal(run("openssl dgst -sha256 -verify %s -signature %s %s", tpath("o1.pub"),
+                             tpath("m.sig"), msg),
                          0);
     }
     /* openssl refuses what it should. */

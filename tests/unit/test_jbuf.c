@@ -143,8 +143,7 @@ static void test_dup_late(void **st)
     /* bad sizes */
     assert_int_equal(ripp_jbuf_put(&jb, 12, RIPP_CODEC_PCMU, pl, 0, T0), RIPP_ERR_INVAL);
     static uint8_t big[1501];
-    assert_int_equal(ripp_jbuf_put(&jb, 12, RIPP_CODEC_PCMU, big, sizeof big, T0),
-                     RIPP_ERR_LIMIT);
+    assert_int_equal(ripp_jbuf_put(&jb, 12, RIPP_CODEC_PCMU, big, sizeof big, T0), RIPP_ERR_LIMIT);
     assert_int_equal(ripp_jbuf_put(&jb, 12, RIPP_CODEC_PCMU, big, 1500, T0 + 30 * MS), 0);
     ripp_jbuf_free(&jb);
 }
@@ -234,8 +233,7 @@ static void test_capacity(void **st)
         assert_int_equal(ripp_jbuf_pop(&jb, T0 + (ripp_ts)(i + 1) * 20 * MS, &o), 1);
         assert_int_equal(o.seq, 1000 + (uint32_t)i);
         assert_int_equal(o.present, i >= 3);
-        if (o.present)
-            check_payload(&o);
+        if (o.present) check_payload(&o);
     }
     ripp_jbuf_free(&jb);
 }
@@ -270,8 +268,7 @@ static struct run run_jitter(ripp_jbuf *jb, ripp_stats *s, uint32_t first_seq, r
     ripp_ts end = start + (ripp_ts)(secs * 1000 + tail_ms) * MS;
     for (ripp_ts t = start; t < end; t += MS) {
         for (unsigned i = 0; i < frames; i++) {
-            if (arrive[i] != t)
-                continue;
+            if (arrive[i] != t) continue;
             uint32_t seq = first_seq + i;
             enum ripp_codec codec = i % 25 == 0 ? RIPP_CODEC_CN : RIPP_CODEC_PCMU;
             int rc = ripp_jbuf_put(jb, seq, codec, payload_for(seq), sizeof pl, t);
@@ -285,8 +282,7 @@ static struct run run_jitter(ripp_jbuf *jb, ripp_stats *s, uint32_t first_seq, r
                 assert_int_equal(o.payload[0], (uint8_t)(o.seq * 7));
             }
         }
-        if (jb->delay > r.delay_max)
-            r.delay_max = jb->delay;
+        if (jb->delay > r.delay_max) r.delay_max = jb->delay;
         assert_true(jb->delay >= jb->cfg.min_delay);
         assert_true(jb->delay <= jb->cfg.max_delay);
     }
@@ -391,10 +387,14 @@ static void test_no_alloc_after_init(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init),           cmocka_unit_test(test_ordering),
-        cmocka_unit_test(test_dup_late),       cmocka_unit_test(test_early_reorder),
-        cmocka_unit_test(test_conceal_gap),    cmocka_unit_test(test_capacity),
-        cmocka_unit_test(test_adaptation),     cmocka_unit_test(test_adaptation_shrinks),
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_ordering),
+        cmocka_unit_test(test_dup_late),
+        cmocka_unit_test(test_early_reorder),
+        cmocka_unit_test(test_conceal_gap),
+        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_adaptation),
+        cmocka_unit_test(test_adaptation_shrinks),
         cmocka_unit_test(test_no_alloc_after_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,15 +36,16 @@ static void test_parse_variants(void **state)
     (void)state;
     ripp_media_hdr h;
     /* No spaces, any order, channel defaulted, bare key = true, ?1 / ?0. */
-    assert_int_equal(parse(&h, "frame-ms=10,ts-base=0,seq-base=0,codec=\"AUDIO/pcmu\",multi-channel"),
-                     0);
+    assert_int_equal(
+        parse(&h, "frame-ms=10,ts-base=0,seq-base=0,codec=\"AUDIO/pcmu\",multi-channel"), 0);
     assert_int_equal(h.codec, RIPP_CODEC_PCMU);
     assert_string_equal(h.codec_name, "AUDIO/pcmu");
     assert_int_equal(h.channel, 1);
     assert_true(h.multi_channel);
     assert_int_equal(h.frame_ms, 10);
-    assert_int_equal(parse(&h, "codec=\"audio/PCMA\", seq-base=4294967295, ts-base=999999999999999, "
-                               "frame-ms=60, channel=255, multi-channel=?1"),
+    assert_int_equal(parse(&h,
+                           "codec=\"audio/PCMA\", seq-base=4294967295, ts-base=999999999999999, "
+                           "frame-ms=60, channel=255, multi-channel=?1"),
                      0);
     assert_int_equal(h.seq_base, UINT32_MAX);
     assert_true(h.ts_base == 999999999999999ULL);
@@ -149,8 +150,7 @@ static void test_parse_errors(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = parse(&h, bad[i]);
-        if (rc != RIPP_ERR_PROTO)
-            fail_msg("case %zu: \"%s\" -> %d", i, bad[i], rc);
+        if (rc != RIPP_ERR_PROTO) fail_msg("case %zu: \"%s\" -> %d", i, bad[i], rc);
     }
     /* A NUL inside the value. */
     const char nul[] = "codec=\"audio/opus\", seq-base=0, ts-base=0, frame-ms=20\0, x=1";
@@ -179,8 +179,11 @@ static void test_size_limit(void **state)
 static void test_format(void **state)
 {
     (void)state;
-    ripp_media_hdr h = {.codec = RIPP_CODEC_OPUS, .seq_base = 4711, .ts_base = 1562600000000ULL,
-                        .frame_ms = 20, .channel = 1};
+    ripp_media_hdr h = {.codec = RIPP_CODEC_OPUS,
+                        .seq_base = 4711,
+                        .ts_base = 1562600000000ULL,
+                        .frame_ms = 20,
+                        .channel = 1};
     char out[256];
     const char *want =
         "codec=\"audio/opus\", seq-base=4711, ts-base=1562600000000, frame-ms=20, channel=1";

@@ -14,12 +14,12 @@
 #include "ripp/passport.h"
 
 #define X5U "https://cert.example.org/passport.cer"
-#define HDR_FULL                                                                               \
-    "eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jZXJ0" \
+#define HDR_FULL                                                                                   \
+    "eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jZXJ0"     \
     "LmV4YW1wbGUub3JnL3Bhc3Nwb3J0LmNlciJ9"
-#define CLAIMS_FULL                                                                            \
-    "eyJhdHRlc3QiOiJBIiwiZGVzdCI6eyJ0biI6WyIxMjE1NTU1MTIxMyJdfSwiaWF0IjoxNDQzMjA4MzQ1LCJvcmln" \
-    "Ijp7InRuIjoiMTIxNTU1NTEyMTIifSwib3JpZ2lkIjoiMTIzZTQ1NjctZTg5Yi0xMmQzLWE0NTYtNDI2NjU1NDQw" \
+#define CLAIMS_FULL                                                                                \
+    "eyJhdHRlc3QiOiJBIiwiZGVzdCI6eyJ0biI6WyIxMjE1NTU1MTIxMyJdfSwiaWF0IjoxNDQzMjA4MzQ1LCJvcmln"     \
+    "Ijp7InRuIjoiMTIxNTU1NTEyMTIifSwib3JpZ2lkIjoiMTIzZTQ1NjctZTg5Yi0xMmQzLWE0NTYtNDI2NjU1NDQw"     \
     "MDAwIn0"
 #define HDR_MIN "eyJhbGciOiJFUzI1NiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jLmV4YW1wbGUveCJ9"
 #define CLAIMS_MIN "eyJkZXN0Ijp7InRuIjpbIjIiXX0sImlhdCI6MCwib3JpZyI6eyJ0biI6IjEifX0"
@@ -60,8 +60,7 @@ typedef struct seen {
     int calls;
 } seen;
 
-static int fake_verify(void *ud, const uint8_t *data, size_t len, const uint8_t *sig,
-                       size_t siglen)
+static int fake_verify(void *ud, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
 {
     seen *sn = ud;
     if (sn) {
@@ -99,10 +98,9 @@ static char *make_value(const char *hdr_json, const char *claims_json, const cha
 {
     static char v[3 * RIPP_IDENTITY_MAX];
     char h[RIPP_IDENTITY_MAX], c[RIPP_IDENTITY_MAX], input[2 * RIPP_IDENTITY_MAX], s[90];
-    assert_true(ripp_b64url_encode((const uint8_t *)hdr_json, strlen(hdr_json), h, sizeof h) >
+    assert_true(ripp_b64url_encode((const uint8_t *)hdr_json, strlen(hdr_json), h, sizeof h) > 0);
+    assert_true(ripp_b64url_encode((const uint8_t *)claims_json, strlen(claims_json), c, sizeof c) >
                 0);
-    assert_true(ripp_b64url_encode((const uint8_t *)claims_json, strlen(claims_json), c,
-                                   sizeof c) > 0);
     snprintf(input, sizeof input, "%s.%s", h, c);
     b64_sig_of(input, s);
     snprintf(v, sizeof v, "%s.%s%s", input, s, params);
@@ -110,7 +108,8 @@ static char *make_value(const char *hdr_json, const char *claims_json, const cha
 }
 
 #define GOOD_HDR "{\"alg\":\"ES256\",\"typ\":\"passport\",\"x5u\":\"" X5U "\"}"
-#define GOOD_CLAIMS "{\"dest\":{\"tn\":[\"12155551213\"]},\"iat\":1,\"orig\":{\"tn\":\"12155551212\"}}"
+#define GOOD_CLAIMS                                                                                \
+    "{\"dest\":{\"tn\":[\"12155551213\"]},\"iat\":1,\"orig\":{\"tn\":\"12155551212\"}}"
 
 /* Verifies v; checks the library error and SIP-equivalent code. */
 static void expect(const char *v, int err, enum ripp_passport_fail code)
@@ -198,8 +197,8 @@ static void test_sign_exact(void **state)
     int64_t n = ripp_passport_sign(&pp, fake_sign, NULL, out, sizeof out);
     assert_int_equal(sign_calls, 1);
     b64_sig_of(HDR_FULL "." CLAIMS_FULL, s);
-    snprintf(want, sizeof want, "%s.%s;info=<%s>;alg=ES256;ppt=shaken",
-             HDR_FULL "." CLAIMS_FULL, s, X5U);
+    snprintf(want, sizeof want, "%s.%s;info=<%s>;alg=ES256;ppt=shaken", HDR_FULL "." CLAIMS_FULL, s,
+             X5U);
     assert_string_equal(out, want);
     assert_int_equal(n, (int64_t)strlen(want));
 
@@ -237,6 +236,8 @@ static void test_sign_errors(void **state)
     assert_int_equal(ripp_passport_sign(&pp, fake_sign, NULL, out, sizeof out), RIPP_ERR_INVAL);
     full_passport(&pp);
     strcpy(pp.x5u, "https://x/>;alg=none");
+    assert_int_equal(ripp_passport_sign(&pp, fake_sign, NULL, out, sizeof out), RIPP_ERR_INVAL);
+    strcpy(pp.x5u, "cert.pem");
     assert_int_equal(ripp_passport_sign(&pp, fake_sign, NULL, out, sizeof out), RIPP_ERR_INVAL);
     full_passport(&pp);
     strcpy(pp.attest, "D");
@@ -319,31 +320,27 @@ static void test_verify_accepts(void **state)
 
     /* No x5u in the header: info stands for it. No typ: accepted. */
     v = make_value("{\"alg\":\"ES256\"}", GOOD_CLAIMS, ";info=<https://a.example/c.pem>");
-    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0),
-                     0);
+    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0), 0);
     assert_string_equal(got.x5u, "https://a.example/c.pem");
     assert_string_equal(got.ppt, "");
 
     /* dest.tn as a single string; several destinations (the first is kept). */
     v = make_value(GOOD_HDR, "{\"dest\":{\"tn\":\"33\"},\"iat\":-5,\"orig\":{\"tn\":\"1\"}}", "");
-    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0),
-                     0);
+    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0), 0);
     assert_string_equal(got.dest_tn, "33");
     assert_int_equal(got.iat, -5);
     v = make_value(GOOD_HDR,
                    "{\"dest\":{\"tn\":[\"44\",\"55\"]},\"iat\":9,\"orig\":{\"tn\":\"1\"},"
                    "\"extra\":{\"x\":[1,2]}}",
                    "");
-    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0),
-                     0);
+    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0), 0);
     assert_string_equal(got.dest_tn, "44");
 
     /* ppt in both places, parameter quoted. */
     v = make_value("{\"alg\":\"ES256\",\"ppt\":\"shaken\",\"typ\":\"passport\",\"x5u\":\"" X5U
                    "\"}",
                    GOOD_CLAIMS, ";info=<" X5U ">;ppt=\"shaken\"");
-    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0),
-                     0);
+    assert_int_equal(ripp_passport_verify(v, strlen(v), fake_verify, NULL, &got, NULL, NULL, 0), 0);
     assert_string_equal(got.ppt, "shaken");
 }
 
@@ -354,8 +351,7 @@ static void test_verify_rejects_form(void **state)
     enum ripp_passport_fail fail = 0;
     char why[64];
 
-    assert_int_equal(ripp_passport_verify(NULL, 0, fake_verify, NULL, NULL, &fail, why,
-                                          sizeof why),
+    assert_int_equal(ripp_passport_verify(NULL, 0, fake_verify, NULL, NULL, &fail, why, sizeof why),
                      RIPP_ERR_PROTO);
     assert_int_equal(fail, RIPP_PASSPORT_MISSING);
     assert_int_equal(ripp_passport_verify("x", 0, fake_verify, NULL, NULL, &fail, NULL, 0),
@@ -375,8 +371,7 @@ static void test_verify_rejects_form(void **state)
     b64_sig_of(HDR_MIN ".", s);
     snprintf(compact, sizeof compact, "%s..%s;info=<https://c.example/x>", HDR_MIN, s);
     expect(compact, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID);
-    ripp_passport_verify(compact, strlen(compact), fake_verify, NULL, NULL, &fail, why,
-                         sizeof why);
+    ripp_passport_verify(compact, strlen(compact), fake_verify, NULL, NULL, &fail, why, sizeof why);
     assert_non_null(strstr(why, "compact"));
 
     expect(HDR_MIN "." CLAIMS_MIN, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID);
@@ -456,21 +451,26 @@ static void test_verify_rejects_header(void **state)
            RIPP_PASSPORT_UNSUPPORTED);
 
     /* x5u and info. */
-    expect(make_value("{\"alg\":\"ES256\",\"typ\":\"passport\"}", GOOD_CLAIMS, ""),
-           RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO);
+    expect(make_value("{\"alg\":\"ES256\",\"typ\":\"passport\"}", GOOD_CLAIMS, ""), RIPP_ERR_PROTO,
+           RIPP_PASSPORT_BAD_INFO);
     expect(make_value("{\"alg\":\"ES256\",\"typ\":\"passport\"}", GOOD_CLAIMS, ";alg=ES256"),
            RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO);
-    expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";info=<https://other.example/cert>"),
-           RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO);
+    expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";info=<https://other.example/cert>"), RIPP_ERR_PROTO,
+           RIPP_PASSPORT_BAD_INFO);
     expect(make_value("{\"alg\":\"ES256\",\"x5u\":7}", GOOD_CLAIMS, ";info=<x>"), RIPP_ERR_PROTO,
            RIPP_PASSPORT_BAD_INFO);
     expect(make_value("{\"alg\":\"ES256\",\"x5u\":\"\"}", GOOD_CLAIMS, ""), RIPP_ERR_PROTO,
            RIPP_PASSPORT_BAD_INFO);
     expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";info=<" X5U), RIPP_ERR_PROTO,
            RIPP_PASSPORT_BAD_INFO);
-    expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";info=<>"), RIPP_ERR_PROTO,
-           RIPP_PASSPORT_BAD_INFO);
+    expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";info=<>"), RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO);
     expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";info"), RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO);
+    expect(make_value("{\"alg\":\"ES256\"}", GOOD_CLAIMS, ";info=\"\""), RIPP_ERR_PROTO,
+           RIPP_PASSPORT_BAD_INFO);
+    expect(make_value("{\"alg\":\"ES256\"}", GOOD_CLAIMS, ";info=cert.pem"), RIPP_ERR_PROTO,
+           RIPP_PASSPORT_BAD_INFO);
+    expect(make_value("{\"alg\":\"ES256\",\"x5u\":\"https://a b/\"}", GOOD_CLAIMS, ""),
+           RIPP_ERR_PROTO, RIPP_PASSPORT_BAD_INFO);
     expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";info=<" X5U ">;info=<" X5U ">"), RIPP_ERR_PROTO,
            RIPP_PASSPORT_BAD_INFO);
     char longx5u[601], hdr[800];
@@ -484,15 +484,14 @@ static void test_verify_rejects_header(void **state)
            RIPP_PASSPORT_BAD_INFO);
 
     /* ppt. */
-    expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";ppt=shaken"), RIPP_ERR_PROTO,
-           RIPP_PASSPORT_INVALID);
-    expect(make_value("{\"alg\":\"ES256\",\"ppt\":\"div\",\"x5u\":\"x\"}", GOOD_CLAIMS,
-                      ";ppt=shaken"),
-           RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID);
+    expect(make_value(GOOD_HDR, GOOD_CLAIMS, ";ppt=shaken"), RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID);
+    expect(
+        make_value("{\"alg\":\"ES256\",\"ppt\":\"div\",\"x5u\":\"x\"}", GOOD_CLAIMS, ";ppt=shaken"),
+        RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID);
     expect(make_value("{\"alg\":\"ES256\",\"ppt\":[],\"x5u\":\"x\"}", GOOD_CLAIMS, ""),
            RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID);
-    expect(make_value("{\"alg\":\"ES256\",\"ppt\":\"0123456789abcdef\",\"x5u\":\"x\"}",
-                      GOOD_CLAIMS, ""),
+    expect(make_value("{\"alg\":\"ES256\",\"ppt\":\"0123456789abcdef\",\"x5u\":\"x\"}", GOOD_CLAIMS,
+                      ""),
            RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID);
 }
 
@@ -507,9 +506,9 @@ static void test_verify_rejects_claims(void **state)
         "{\"dest\":{\"tn\":[\"2\"]},\"iat\":1,\"orig\":{\"tn\":\"\"}}",   /* empty tn */
         "{\"dest\":{\"tn\":[\"2\"]},\"iat\":1,\"orig\":{\"tn\":"
         "\"1234567890123456789012345678901234567890123456789012345678901234\"}}", /* 64 chars */
-        "{\"iat\":1,\"orig\":{\"tn\":\"1\"}}",                               /* no dest */
-        "{\"dest\":{\"tn\":[]},\"iat\":1,\"orig\":{\"tn\":\"1\"}}",          /* empty list */
-        "{\"dest\":{\"tn\":[\"2\",3]},\"iat\":1,\"orig\":{\"tn\":\"1\"}}",   /* non-string */
+        "{\"iat\":1,\"orig\":{\"tn\":\"1\"}}",                                    /* no dest */
+        "{\"dest\":{\"tn\":[]},\"iat\":1,\"orig\":{\"tn\":\"1\"}}",               /* empty list */
+        "{\"dest\":{\"tn\":[\"2\",3]},\"iat\":1,\"orig\":{\"tn\":\"1\"}}",        /* non-string */
         "{\"dest\":{\"tn\":[3]},\"iat\":1,\"orig\":{\"tn\":\"1\"}}",
         "{\"dest\":[\"2\"],\"iat\":1,\"orig\":{\"tn\":\"1\"}}",
         "{\"dest\":{\"tn\":[\"2\"]},\"orig\":{\"tn\":\"1\"}}",               /* no iat */

@@ -37,9 +37,9 @@ struct fake {
     int abort_idx[MAX_REC];
     void *abort_user[MAX_REC];
     int naborts;
-    int fail_next; /* write_frame returns this once when non-zero */
-    ripp_ts now;   /* for recording request times */
-    int users;     /* handles handed out to new client byways */
+    int fail_next;              /* write_frame returns this once when non-zero */
+    ripp_ts now;                /* for recording request times */
+    int users;                  /* handles handed out to new client byways */
     bool busy[RIPP_MAX_BYWAYS]; /* a frame written and not yet acked or aborted */
     int handles[RIPP_MAX_BYWAYS * 4];
 };
@@ -60,8 +60,7 @@ static int f_write(void *ud, int idx, void *user, const ripp_media_hdr *hdr, con
     f->busy[idx] = true;
     w->idx = idx;
     w->has_hdr = hdr != NULL;
-    if (hdr)
-        w->hdr = *hdr;
+    if (hdr) w->hdr = *hdr;
     assert_true(len <= sizeof w->rec);
     memcpy(w->rec, rec, len);
     w->len = len;
@@ -164,8 +163,7 @@ static int sub(ripp_sched *s, struct fake *f, enum ripp_codec codec, uint32_t n,
     uint32_t seq = 0xdeadbeef;
     int rc = ripp_sched_submit(s, codec, payload_for((uint32_t)s->next_seq), len, now,
                                WALL0 + (uint64_t)n * 20000, &seq);
-    if (rc == 0)
-        assert_int_equal(seq, (uint32_t)s->next_seq - 1);
+    if (rc == 0) assert_int_equal(seq, (uint32_t)s->next_seq - 1);
     return rc;
 }
 
@@ -175,11 +173,9 @@ static int ack(ripp_sched *s, struct fake *f, int idx, uint64_t seq, ripp_ts now
     ripp_ack a = {.seq = seq, .channel = 1, .rx_time_us = WALL0 + 7777};
     /* the ack may write a queued frame on this very byway */
     bool was = idx >= 0 && idx < RIPP_MAX_BYWAYS && f->busy[idx];
-    if (was)
-        f->busy[idx] = false;
+    if (was) f->busy[idx] = false;
     int rc = ripp_sched_on_ack(s, idx, &a, now);
-    if (rc != 0 && was)
-        f->busy[idx] = true;
+    if (rc != 0 && was) f->busy[idx] = true;
     return rc;
 }
 
@@ -672,9 +668,8 @@ static void test_seq_exhaustion(void **st)
     mk(&s, &f, true, 0);
     s.next_seq = UINT32_MAX;
     uint32_t seq = 0;
-    assert_int_equal(ripp_sched_submit(&s, RIPP_CODEC_PCMU, payload_for(UINT32_MAX), 20, T0,
-                                       WALL0, &seq),
-                     0);
+    assert_int_equal(
+        ripp_sched_submit(&s, RIPP_CODEC_PCMU, payload_for(UINT32_MAX), 20, T0, WALL0, &seq), 0);
     assert_int_equal(seq, UINT32_MAX);
     assert_int_equal(f.nw, 1);
     assert_int_equal(f.w[0].hdr.seq_base, UINT32_MAX);

@@ -239,11 +239,16 @@ static void test_json(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init_defaults), cmocka_unit_test(test_counters),
-        cmocka_unit_test(test_constant_rtt_exact), cmocka_unit_test(test_resolution),
-        cmocka_unit_test(test_quantiles_mixed), cmocka_unit_test(test_clamp_huge),
-        cmocka_unit_test(test_jitter), cmocka_unit_test(test_late),
-        cmocka_unit_test(test_add), cmocka_unit_test(test_json),
+        cmocka_unit_test(test_init_defaults),
+        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_constant_rtt_exact),
+        cmocka_unit_test(test_resolution),
+        cmocka_unit_test(test_quantiles_mixed),
+        cmocka_unit_test(test_clamp_huge),
+        cmocka_unit_test(test_jitter),
+        cmocka_unit_test(test_late),
+        cmocka_unit_test(test_add),
+        cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,7 @@ static ripp_store *suite_new(void)
 {
     int err = 1;
     ripp_store *inner = ripp_store_memory_new(&err);
-    if (!inner)
-        return NULL;
+    if (!inner) return NULL;
     /* fail_at 0: a transparent wrapper must show the full store behaviour. */
     return ripp_store_faulty_new(inner, 0, &err);
 }
@@ -25,8 +24,7 @@ static ripp_store *new_faulty(ripp_store **inner_out, int fail_at)
     ripp_store *f = ripp_store_faulty_new(inner, fail_at, &err);
     assert_non_null(f);
     assert_int_equal(err, 0);
-    if (inner_out)
-        *inner_out = inner;
+    if (inner_out) *inner_out = inner;
     return f;
 }
 
@@ -38,12 +36,12 @@ static void test_fails_from_op_n(void **state)
     ripp_call_rec c, got;
     make_call(&c, 1);
     assert_int_equal(ripp_store_faulty_count(f), 0);
-    assert_int_equal(f->ops->call_put(f->impl, &c), 0);                       /* op 1 */
-    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), 0);               /* op 2 */
+    assert_int_equal(f->ops->call_put(f->impl, &c), 0);         /* op 1 */
+    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), 0); /* op 2 */
     assert_call_eq(&got, &c);
     c.state = 5;
-    assert_int_equal(f->ops->call_put(f->impl, &c), RIPP_ERR_STORE);          /* op 3 */
-    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), RIPP_ERR_STORE);  /* op 4 */
+    assert_int_equal(f->ops->call_put(f->impl, &c), RIPP_ERR_STORE);         /* op 3 */
+    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), RIPP_ERR_STORE); /* op 4 */
     assert_int_equal(ripp_store_faulty_count(f), 4);
     /* The failed put never reached the inner store. */
     ripp_call_rec orig;
@@ -53,15 +51,15 @@ static void test_fails_from_op_n(void **state)
 
     /* Healing at run time: the count goes on, operations pass again. */
     ripp_store_faulty_set(f, 0);
-    assert_int_equal(f->ops->call_put(f->impl, &c), 0);                       /* op 5 */
-    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), 0);               /* op 6 */
+    assert_int_equal(f->ops->call_put(f->impl, &c), 0);         /* op 5 */
+    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), 0); /* op 6 */
     assert_int_equal(got.state, 5);
     assert_int_equal(ripp_store_faulty_count(f), 6);
 
     /* Breaking again two operations ahead. */
     ripp_store_faulty_set(f, 8);
-    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), 0);               /* op 7 */
-    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), RIPP_ERR_STORE);  /* op 8 */
+    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), 0);              /* op 7 */
+    assert_int_equal(f->ops->call_get(f->impl, c.id, &got), RIPP_ERR_STORE); /* op 8 */
     assert_int_equal(ripp_store_faulty_count(f), 8);
     ripp_store_close(f);
 }

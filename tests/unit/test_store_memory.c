@@ -5,8 +5,7 @@ static ripp_store *suite_new(void)
 {
     int err = 1;
     ripp_store *s = ripp_store_memory_new(&err);
-    if (s && err != 0)
-        return NULL;
+    if (s && err != 0) return NULL;
     return s;
 }
 

@@ -54,8 +54,7 @@ static int raw_exec(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open(path, &db);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     sqlite3_close(db);
     return rc;
 }
@@ -69,8 +68,7 @@ static int64_t raw_int(const char *path, const char *sql, char *text, size_t cap
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     if (sqlite3_step(st) == SQLITE_ROW) {
         v = sqlite3_column_int64(st, 0);
-        if (text)
-            snprintf(text, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        if (text) snprintf(text, cap, "%s", (const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -194,8 +192,7 @@ static char last_log[1024];
 static void capture_log(void *ud, enum ripp_log_level level, const char *msg)
 {
     (void)ud;
-    if (level == RIPP_LOG_ERROR)
-        snprintf(last_log, sizeof last_log, "%s", msg);
+    if (level == RIPP_LOG_ERROR) snprintf(last_log, sizeof last_log, "%s", msg);
 }
 
 /* Backend failures come back as RIPP_ERR_STORE with SQLite's message in the log. */

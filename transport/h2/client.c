@@ -46,15 +46,13 @@ static int parse_url(const char *url, url_parts *u)
         return RIPP_ERR_INVAL;
     }
     size_t alen = strcspn(p, "/?#");
-    if (alen == 0 || alen >= sizeof u->authority || memchr(p, '@', alen))
-        return RIPP_ERR_INVAL;
+    if (alen == 0 || alen >= sizeof u->authority || memchr(p, '@', alen)) return RIPP_ERR_INVAL;
     memcpy(u->authority, p, alen);
     u->authority[alen] = '\0';
     const char *a = u->authority, *portstr = NULL;
     if (a[0] == '[') {
         const char *close = strchr(a, ']');
-        if (!close || close == a + 1)
-            return RIPP_ERR_INVAL;
+        if (!close || close == a + 1) return RIPP_ERR_INVAL;
         size_t hl = (size_t)(close - a - 1);
         memcpy(u->host, a + 1, hl);
         u->host[hl] = '\0';
@@ -65,45 +63,35 @@ static int parse_url(const char *url, url_parts *u)
     } else {
         const char *colon = strchr(a, ':');
         size_t hl = colon ? (size_t)(colon - a) : strlen(a);
-        if (hl == 0)
-            return RIPP_ERR_INVAL;
+        if (hl == 0) return RIPP_ERR_INVAL;
         memcpy(u->host, a, hl);
         u->host[hl] = '\0';
-        if (colon)
-            portstr = colon + 1;
+        if (colon) portstr = colon + 1;
     }
     u->port = u->tls ? 443 : 80;
     if (portstr) {
-        if (!*portstr || strlen(portstr) > 5)
-            return RIPP_ERR_INVAL;
+        if (!*portstr || strlen(portstr) > 5) return RIPP_ERR_INVAL;
         int port = 0;
         for (const char *q = portstr; *q; q++) {
-            if (*q < '0' || *q > '9')
-                return RIPP_ERR_INVAL;
+            if (*q < '0' || *q > '9') return RIPP_ERR_INVAL;
             port = port * 10 + (*q - '0');
         }
-        if (port < 1 || port > 65535)
-            return RIPP_ERR_INVAL;
+        if (port < 1 || port > 65535) return RIPP_ERR_INVAL;
         u->port = port;
     }
     for (char *h = u->host; *h; h++) {
-        if (*h >= 'A' && *h <= 'Z')
-            *h = (char)(*h - 'A' + 'a');
-        if ((unsigned char)*h <= ' ')
-            return RIPP_ERR_INVAL;
+        if (*h >= 'A' && *h <= 'Z') *h = (char)(*h - 'A' + 'a');
+        if ((unsigned char)*h <= ' ') return RIPP_ERR_INVAL;
     }
     const char *rest = p + alen;
     size_t rlen = strcspn(rest, "#");
     size_t off = 0;
-    if (rlen == 0 || rest[0] != '/')
-        u->pathq[off++] = '/';
-    if (off + rlen >= sizeof u->pathq)
-        return RIPP_ERR_INVAL;
+    if (rlen == 0 || rest[0] != '/') u->pathq[off++] = '/';
+    if (off + rlen >= sizeof u->pathq) return RIPP_ERR_INVAL;
     memcpy(u->pathq + off, rest, rlen);
     u->pathq[off + rlen] = '\0';
     for (const char *q = u->pathq; *q; q++)
-        if ((unsigned char)*q <= ' ' || *q == 0x7f)
-            return RIPP_ERR_INVAL;
+        if ((unsigned char)*q <= ' ' || *q == 0x7f) return RIPP_ERR_INVAL;
     return 0;
 }
 
@@ -112,8 +100,7 @@ static h2_conn *conn_for(h2_client *cl, const url_parts *u, int *err)
     char key[300];
     snprintf(key, sizeof key, "%s://%s:%d", u->tls ? "https" : "http", u->host, u->port);
     for (h2_conn *c = cl->o.conns; c; c = c->next)
-        if (!c->closing && !c->goaway_recv && strcmp(c->key, key) == 0)
-            return c;
+        if (!c->closing && !c->goaway_recv && strcmp(c->key, key) == 0) return c;
     h2_conn *c = h2_conn_new(&cl->o);
     if (!c) {
         *err = RIPP_ERR_NOMEM;
@@ -143,21 +130,18 @@ static h2_conn *conn_for(h2_client *cl, const url_parts *u, int *err)
 
 static bool token_ok(const char *t)
 {
-    if (!t || !*t)
-        return false;
+    if (!t || !*t) return false;
     for (; *t; t++)
-        if ((unsigned char)*t <= ' ' || *t == 0x7f || *t == ':')
-            return false;
+        if ((unsigned char)*t <= ' ' || *t == 0x7f || *t == ':') return false;
     return true;
 }
 
 static ripp_xchg *client_request(ripp_http_client *hc, const char *method, const char *url,
-                                 const ripp_hdr *hdrs, size_t n, bool end,
-                                 const ripp_xchg_cbs *cbs, void *ud, int *err)
+                                 const ripp_hdr *hdrs, size_t n, bool end, const ripp_xchg_cbs *cbs,
+                                 void *ud, int *err)
 {
     int dummy;
-    if (!err)
-        err = &dummy;
+    if (!err) err = &dummy;
     h2_client *cl = (h2_client *)hc;
     if (cl->o.deleted) {
         *err = RIPP_ERR_CLOSED;
@@ -182,10 +166,8 @@ static ripp_xchg *client_request(ripp_http_client *hc, const char *method, const
     nghttp2_nv nva[RIPP_XCHG_MAX_HEADERS + 4];
     size_t k = 0;
 #define NV(nm, val)                                                                                \
-    nva[k++] = (nghttp2_nv)                                                                        \
-    {                                                                                              \
-        (uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val), NGHTTP2_NV_FLAG_NONE           \
-    }
+    nva[k++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val),            \
+                            NGHTTP2_NV_FLAG_NONE}
     NV(":method", method);
     NV(":scheme", u->tls ? "https" : "http");
     NV(":authority", u->authority);
@@ -204,11 +186,9 @@ static ripp_xchg *client_request(ripp_http_client *hc, const char *method, const
     }
 #undef NV
     h2_conn *c = conn_for(cl, u, err);
-    if (!c)
-        goto out;
+    if (!c) goto out;
     h2_stream *st = h2_stream_new_request(c, nva, k, end, cbs, ud, err);
-    if (st)
-        x = &st->x;
+    if (st) x = &st->x;
 out:
     free(u);
     return x;
@@ -217,8 +197,7 @@ out:
 static void client_del(ripp_http_client *hc)
 {
     h2_client *cl = (h2_client *)hc;
-    if (cl->o.deleted)
-        return;
+    if (cl->o.deleted) return;
     h2_owner_close(&cl->o);
 }
 
@@ -227,16 +206,15 @@ static const ripp_http_client_vt client_vt = {client_request, client_del};
 ripp_http_client *ripp_h2_client_new(uv_loop_t *loop, const ripp_h2_client_config *cfg, int *err)
 {
     int dummy;
-    if (!err)
-        err = &dummy;
+    if (!err) err = &dummy;
     if (!loop) {
         *err = RIPP_ERR_INVAL;
         return NULL;
     }
     char errbuf[256] = "";
     ripp_tls_client_config none = {NULL, false};
-    ripp_tls_creds *creds = ripp_tls_creds_client_new(cfg ? &cfg->tls : &none, err, errbuf,
-                                                      sizeof errbuf);
+    ripp_tls_creds *creds =
+        ripp_tls_creds_client_new(cfg ? &cfg->tls : &none, err, errbuf, sizeof errbuf);
     if (!creds) {
         ripp_log(RIPP_LOG_ERROR, "h2: client TLS setup: %s", errbuf);
         return NULL;
@@ -264,14 +242,12 @@ ripp_http_client *ripp_h2_client_new(uv_loop_t *loop, const ripp_h2_client_confi
 
 uint64_t ripp_h2_client_connection_count(const ripp_http_client *hc)
 {
-    if (!hc || hc->vt != &client_vt)
-        return 0;
+    if (!hc || hc->vt != &client_vt) return 0;
     return ((const h2_client *)hc)->o.total_conns;
 }
 
 size_t ripp_h2_client_open_connections(const ripp_http_client *hc)
 {
-    if (!hc || hc->vt != &client_vt)
-        return 0;
+    if (!hc || hc->vt != &client_vt) return 0;
     return ((const h2_client *)hc)->o.n_conns;
 }

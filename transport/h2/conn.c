@@ -17,20 +17,16 @@ static const ripp_xchg_vt stream_vt;
 
 static int ring_append(h2_ring *r, const uint8_t *d, size_t n)
 {
-    if (r->len + n > RIPP_XCHG_MAX_BUFFERED)
-        return RIPP_ERR_LIMIT;
+    if (r->len + n > RIPP_XCHG_MAX_BUFFERED) return RIPP_ERR_LIMIT;
     if (r->cap - r->len < n) {
         size_t cap = r->cap ? r->cap : 1024;
         while (cap - r->len < n)
             cap *= 2;
         uint8_t *nb = malloc(cap);
-        if (!nb)
-            return RIPP_ERR_NOMEM;
+        if (!nb) return RIPP_ERR_NOMEM;
         size_t first = r->len < r->cap - r->head ? r->len : r->cap - r->head;
-        if (first)
-            memcpy(nb, r->buf + r->head, first);
-        if (r->len > first)
-            memcpy(nb + first, r->buf, r->len - first);
+        if (first) memcpy(nb, r->buf + r->head, first);
+        if (r->len > first) memcpy(nb + first, r->buf, r->len - first);
         free(r->buf);
         r->buf = nb;
         r->cap = cap;
@@ -39,8 +35,7 @@ static int ring_append(h2_ring *r, const uint8_t *d, size_t n)
     size_t tail = (r->head + r->len) % r->cap;
     size_t first = n < r->cap - tail ? n : r->cap - tail;
     memcpy(r->buf + tail, d, first);
-    if (n > first)
-        memcpy(r->buf, d + first, n - first);
+    if (n > first) memcpy(r->buf, d + first, n - first);
     r->len += n;
     return 0;
 }
@@ -48,12 +43,10 @@ static int ring_append(h2_ring *r, const uint8_t *d, size_t n)
 static size_t ring_read(h2_ring *r, uint8_t *out, size_t max)
 {
     size_t n = max < r->len ? max : r->len;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     size_t first = n < r->cap - r->head ? n : r->cap - r->head;
     memcpy(out, r->buf + r->head, first);
-    if (n > first)
-        memcpy(out + first, r->buf, n - first);
+    if (n > first) memcpy(out + first, r->buf, n - first);
     r->head = (r->head + n) % r->cap;
     r->len -= n;
     if (r->len == 0) {
@@ -74,14 +67,12 @@ static void conn_process(h2_conn *c);
 
 static void dirty_remove(h2_conn *c)
 {
-    if (!c->dirty || !c->owner)
-        return;
+    if (!c->dirty || !c->owner) return;
     if (c->dprev)
         c->dprev->dnext = c->dnext;
     else
         c->owner->dirty = c->dnext;
-    if (c->dnext)
-        c->dnext->dprev = c->dprev;
+    if (c->dnext) c->dnext->dprev = c->dprev;
     c->dprev = c->dnext = NULL;
     c->dirty = false;
 }
@@ -95,30 +86,32 @@ static void owner_flush(h2_owner *o)
         h2_conn *c = o->dirty;
         dirty_remove(c);
         conn_process(c);
-        if (o->deleted)
-            return;
+        if (o->deleted) return;
     }
-    if (o->dirty && !uv_is_active((uv_handle_t *)&o->idle))
-        uv_idle_start(&o->idle, on_idle);
+    if (o->dirty && !uv_is_active((uv_handle_t *)&o->idle)) uv_idle_start(&o->idle, on_idle);
 }
 
-static void on_prepare(uv_prepare_t *h) { owner_flush(h->data); }
-static void on_check(uv_check_t *h) { owner_flush(h->data); }
+static void on_prepare(uv_prepare_t *h)
+{
+    owner_flush(h->data);
+}
+static void on_check(uv_check_t *h)
+{
+    owner_flush(h->data);
+}
 
 static void on_idle(uv_idle_t *h)
 {
     h2_owner *o = h->data;
     owner_flush(o);
-    if (!o->dirty && !o->deleted)
-        uv_idle_stop(h);
+    if (!o->dirty && !o->deleted) uv_idle_stop(h);
 }
 
 int h2_owner_init(h2_owner *o, uv_loop_t *loop, bool server)
 {
     o->loop = loop;
     o->server = server;
-    if (uv_prepare_init(loop, &o->prepare) < 0)
-        return RIPP_ERR_IO;
+    if (uv_prepare_init(loop, &o->prepare) < 0) return RIPP_ERR_IO;
     o->prepare.data = o;
     o->handles++;
     uv_check_init(loop, &o->check);
@@ -138,13 +131,12 @@ int h2_owner_init(h2_owner *o, uv_loop_t *loop, bool server)
 void h2_owner_handle_closed(uv_handle_t *h)
 {
     h2_owner *o = h->data;
-    if (--o->handles == 0 && o->free_fn)
-        o->free_fn(o);
+    if (--o->handles == 0 && o->free_fn) o->free_fn(o);
 }
 
 static void conn_unlink(h2_conn *c);
 static bool conn_leave(h2_conn *c);
-static bool conn_teardown(h2_conn *c, bool graceful);
+static void conn_teardown(h2_conn *c, bool graceful);
 
 void h2_owner_close(h2_owner *o)
 {
@@ -157,8 +149,7 @@ void h2_owner_close(h2_owner *o)
             ripp_tls_stream_detach(c->ts);
             c->ts = NULL;
         }
-        if (c->owner)
-            conn_unlink(c);
+        if (c->owner) conn_unlink(c);
         c->free_pending = true;
         conn_leave(c);
     }
@@ -174,13 +165,11 @@ void h2_owner_close(h2_owner *o)
 static h2_stream *stream_alloc(h2_conn *c)
 {
     h2_stream *st = calloc(1, sizeof *st);
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     st->x.vt = &stream_vt;
     st->conn = c;
     st->next = c->streams;
-    if (c->streams)
-        c->streams->prev = st;
+    if (c->streams) c->streams->prev = st;
     c->streams = st;
     c->n_streams++;
     return st;
@@ -201,8 +190,7 @@ static void stream_unlink(h2_stream *st)
         st->prev->next = st->next;
     else
         c->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
+    if (st->next) st->next->prev = st->prev;
     st->prev = st->next = NULL;
     c->n_streams--;
 }
@@ -212,10 +200,8 @@ static void stream_finish(h2_stream *st, int err, uint32_t code)
 {
     h2_conn *c = st->conn;
     stream_unlink(st);
-    if (c->ng && st->id > 0)
-        nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
-    if (st->x.cbs && st->x.cbs->on_close)
-        st->x.cbs->on_close(&st->x, st->x.ud, err, code);
+    if (c->ng && st->id > 0) nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
+    if (st->x.cbs && st->x.cbs->on_close) st->x.cbs->on_close(&st->x, st->x.ud, err, code);
     stream_free(st);
 }
 
@@ -231,8 +217,7 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     (void)id;
     h2_conn *c = ud;
     h2_stream *st = src->ptr;
-    if (c->closing || !st)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (c->closing || !st) return NGHTTP2_ERR_CALLBACK_FAILURE;
     size_t n = ring_read(&st->out, buf, length);
     if (st->out.len == 0 && st->end_queued) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -252,26 +237,30 @@ static void stream_kick(h2_stream *st)
         st->deferred = false;
         nghttp2_session_resume_data(c->ng, st->id);
     }
-    if (st->has_provider)
-        h2_conn_mark_dirty(c);
+    if (st->has_provider) h2_conn_mark_dirty(c);
 }
 
+/* Field names go out lower case (RFC 9113 §8.2.1); others are refused. */
 static bool name_ok(const char *n)
 {
-    if (!n || !*n || *n == ':')
-        return false;
+    if (!n || !*n || *n == ':') return false;
     for (const char *p = n; *p; p++)
-        if ((*p >= 'A' && *p <= 'Z') || *p == ' ' || *p == '\r' || *p == '\n')
-            return false;
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) return false;
     return true;
+}
+
+static bool has_upper(const char *n)
+{
+    for (; *n; n++)
+        if (*n >= 'A' && *n <= 'Z') return true;
+    return false;
 }
 
 /* Fields HTTP/2 forbids (RFC 9113 §8.2.2); dropping them beats a protocol error. */
 static bool hop_by_hop(const char *n)
 {
-    return !strcmp(n, "connection") || !strcmp(n, "keep-alive") ||
-           !strcmp(n, "proxy-connection") || !strcmp(n, "transfer-encoding") ||
-           !strcmp(n, "upgrade") || !strcmp(n, "host");
+    return !strcmp(n, "connection") || !strcmp(n, "keep-alive") || !strcmp(n, "proxy-connection") ||
+           !strcmp(n, "transfer-encoding") || !strcmp(n, "upgrade") || !strcmp(n, "host");
 }
 
 static nghttp2_nv make_nv(const char *name, const char *value)
@@ -285,29 +274,35 @@ static int x_respond(ripp_xchg *x, int status, const ripp_hdr *hdrs, size_t n, b
 {
     h2_stream *st = (h2_stream *)x;
     h2_conn *c = st->conn;
-    if (c->closing || !c->ng)
-        return RIPP_ERR_CLOSED;
-    if (!c->owner->server || st->headers_sent)
-        return RIPP_ERR_STATE;
-    if (status < 100 || status > 999)
-        return RIPP_ERR_INVAL;
-    if (n > RIPP_XCHG_MAX_HEADERS)
-        return RIPP_ERR_LIMIT;
+    if (c->closing || !c->ng) return RIPP_ERR_CLOSED;
+    if (!c->owner->server || st->headers_sent) return RIPP_ERR_STATE;
+    if (status < 200 || status > 599) return RIPP_ERR_INVAL;
+    if (n > RIPP_XCHG_MAX_HEADERS) return RIPP_ERR_LIMIT;
     nghttp2_nv nva[RIPP_XCHG_MAX_HEADERS + 1];
     char sbuf[8];
     snprintf(sbuf, sizeof sbuf, "%d", status);
     size_t k = 0;
     nva[k++] = make_nv(":status", sbuf);
+    char lower[2048]; /* lower-cased copies of names that need it */
+    size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!name_ok(hdrs[i].name) || !hdrs[i].value)
+        const char *name = hdrs[i].name;
+        if (!name_ok(name) || !hdrs[i].value || strpbrk(hdrs[i].value, "\r\n"))
             return RIPP_ERR_INVAL;
-        if (hop_by_hop(hdrs[i].name))
-            continue;
-        nva[k++] = make_nv(hdrs[i].name, hdrs[i].value);
+        if (has_upper(name)) {
+            size_t len = strlen(name);
+            if (used + len + 1 > sizeof lower) return RIPP_ERR_LIMIT;
+            char *d = lower + used;
+            for (size_t j = 0; j <= len; j++)
+                d[j] = (name[j] >= 'A' && name[j] <= 'Z') ? (char)(name[j] - 'A' + 'a') : name[j];
+            used += len + 1;
+            name = d;
+        }
+        if (hop_by_hop(name)) continue;
+        nva[k++] = make_nv(name, hdrs[i].value);
     }
     bool was_end = st->end_queued;
-    if (end)
-        st->end_queued = true;
+    if (end) st->end_queued = true;
     bool body = !(st->end_queued && st->out.len == 0);
     nghttp2_data_provider prd;
     prd.source.ptr = st;
@@ -327,17 +322,12 @@ static int x_respond(ripp_xchg *x, int status, const ripp_hdr *hdrs, size_t n, b
 static int x_write(ripp_xchg *x, const uint8_t *data, size_t len)
 {
     h2_stream *st = (h2_stream *)x;
-    if (st->conn->closing)
-        return RIPP_ERR_CLOSED;
-    if (st->end_queued)
-        return RIPP_ERR_STATE;
-    if (len == 0)
-        return 0;
-    if (!data)
-        return RIPP_ERR_INVAL;
+    if (st->conn->closing) return RIPP_ERR_CLOSED;
+    if (st->end_queued) return RIPP_ERR_STATE;
+    if (len == 0) return 0;
+    if (!data) return RIPP_ERR_INVAL;
     int rv = ring_append(&st->out, data, len);
-    if (rv < 0)
-        return rv;
+    if (rv < 0) return rv;
     stream_kick(st);
     return 0;
 }
@@ -345,10 +335,8 @@ static int x_write(ripp_xchg *x, const uint8_t *data, size_t len)
 static int x_end(ripp_xchg *x)
 {
     h2_stream *st = (h2_stream *)x;
-    if (st->conn->closing)
-        return RIPP_ERR_CLOSED;
-    if (st->end_queued)
-        return 0;
+    if (st->conn->closing) return RIPP_ERR_CLOSED;
+    if (st->end_queued) return 0;
     st->end_queued = true;
     stream_kick(st);
     return 0;
@@ -358,8 +346,7 @@ static int x_reset(ripp_xchg *x, uint32_t code)
 {
     h2_stream *st = (h2_stream *)x;
     h2_conn *c = st->conn;
-    if (c->closing)
-        return RIPP_ERR_CLOSED;
+    if (c->closing) return RIPP_ERR_CLOSED;
     if (st->id == 0) {
         /* Not sent yet: the close is delivered from the next flush, never from here. */
         st->reset_pending = true;
@@ -367,8 +354,7 @@ static int x_reset(ripp_xchg *x, uint32_t code)
         return 0;
     }
     int rv = nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, st->id, code);
-    if (rv < 0)
-        return RIPP_ERR_CLOSED;
+    if (rv < 0) return RIPP_ERR_CLOSED;
     h2_conn_mark_dirty(c);
     return 0;
 }
@@ -482,10 +468,8 @@ static void hdr_parse(h2_stream *st, hdr_view *v)
                 v->status = value;
             continue;
         }
-        if (!strcmp(name, "host") && !v->host)
-            v->host = value;
-        if (v->n < RIPP_XCHG_MAX_HEADERS)
-            v->h[v->n++] = (ripp_hdr){name, value};
+        if (!strcmp(name, "host") && !v->host) v->host = value;
+        if (v->n < RIPP_XCHG_MAX_HEADERS) v->h[v->n++] = (ripp_hdr){name, value};
     }
 }
 
@@ -524,17 +508,17 @@ static void deliver_request(h2_conn *c, h2_stream *st)
         .method = v.method ? v.method : "",
         .path = path,
         .query = query,
-        .authority = v.authority ? v.authority : v.host ? v.host : "",
+        .authority = v.authority ? v.authority
+                     : v.host    ? v.host
+                                 : "",
         .scheme = v.scheme ? v.scheme : "",
         .hdrs = v.h,
         .n_hdrs = v.n,
         .early_data = false,
     };
     ripp_log(RIPP_LOG_DEBUG, "h2: stream %d: %s %s", st->id, req.method, req.path);
-    if (c->owner->on_request)
-        c->owner->on_request(c->owner->on_request_ud, &st->x, &req);
-    if (c->closing)
-        return;
+    if (c->owner->on_request) c->owner->on_request(c->owner->on_request_ud, &st->x, &req);
+    if (c->closing) return;
     hdr_reset(st);
 }
 
@@ -557,8 +541,7 @@ static void deliver_response(h2_conn *c, h2_stream *st)
     st->got_response = true;
     if (st->x.cbs && st->x.cbs->on_response)
         st->x.cbs->on_response(&st->x, st->x.ud, status, v.h, v.n);
-    if (c->closing)
-        return;
+    if (c->closing) return;
     hdr_reset(st);
 }
 
@@ -567,40 +550,32 @@ static void deliver_response(h2_conn *c, h2_stream *st)
 static int cb_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
     h2_conn *c = ud;
-    if (c->closing)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    if (f->hd.type != NGHTTP2_HEADERS)
-        return 0;
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
     h2_stream *st = stream_of(c, f->hd.stream_id);
     if (!st && c->owner->server && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
         st = stream_alloc(c);
-        if (!st)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         st->id = f->hd.stream_id;
         st->headers_sent = false;
         nghttp2_session_set_stream_user_data(ng, st->id, st);
     }
-    if (st)
-        hdr_reset(st);
+    if (st) hdr_reset(st);
     return 0;
 }
 
 static int cb_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
     (void)ng;
     (void)flags;
     h2_conn *c = ud;
-    if (c->closing)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
     h2_stream *st = stream_of(c, f->hd.stream_id);
-    if (!st || st->hdr_overflow)
-        return 0;
+    if (!st || st->hdr_overflow) return 0;
     size_t need = namelen + valuelen + 2;
     bool regular = namelen == 0 || name[0] != ':';
-    if (st->hlen + need > H2_MAX_HEADER_BYTES ||
-        (regular && st->hcount >= RIPP_XCHG_MAX_HEADERS)) {
+    if (st->hlen + need > H2_MAX_HEADER_BYTES || (regular && st->hcount >= RIPP_XCHG_MAX_HEADERS)) {
         st->hdr_overflow = true;
         return 0;
     }
@@ -609,61 +584,51 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
         while (cap - st->hlen < need)
             cap *= 2;
         char *nb = realloc(st->hblob, cap);
-        if (!nb)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (!nb) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         st->hblob = nb;
         st->hcap = cap;
     }
     memcpy(st->hblob + st->hlen, name, namelen);
     st->hlen += namelen;
     st->hblob[st->hlen++] = '\0';
-    if (valuelen)
-        memcpy(st->hblob + st->hlen, value, valuelen);
+    if (valuelen) memcpy(st->hblob + st->hlen, value, valuelen);
     st->hlen += valuelen;
     st->hblob[st->hlen++] = '\0';
-    if (regular)
-        st->hcount++;
+    if (regular) st->hcount++;
     return 0;
 }
 
 static void stream_remote_end(h2_stream *st)
 {
     st->remote_ended = true;
-    if (st->x.cbs && st->x.cbs->on_end)
-        st->x.cbs->on_end(&st->x, st->x.ud);
+    if (st->x.cbs && st->x.cbs->on_end) st->x.cbs->on_end(&st->x, st->x.ud);
 }
 
 static int cb_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
     (void)ng;
     h2_conn *c = ud;
-    if (c->closing)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
     h2_stream *st;
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
         st = stream_of(c, f->hd.stream_id);
-        if (!st)
-            return 0;
+        if (!st) return 0;
         if (c->owner->server) {
-            if (f->headers.cat == NGHTTP2_HCAT_REQUEST)
-                deliver_request(c, st);
+            if (f->headers.cat == NGHTTP2_HCAT_REQUEST) deliver_request(c, st);
         } else if (!st->got_response) {
             deliver_response(c, st);
         }
-        if (c->closing)
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
         if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
             st = stream_of(c, f->hd.stream_id);
-            if (st)
-                stream_remote_end(st);
+            if (st) stream_remote_end(st);
         }
         break;
     case NGHTTP2_DATA:
         if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
             st = stream_of(c, f->hd.stream_id);
-            if (st)
-                stream_remote_end(st);
+            if (st) stream_remote_end(st);
         }
         break;
     case NGHTTP2_GOAWAY:
@@ -683,11 +648,9 @@ static int cb_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     (void)ng;
     (void)flags;
     h2_conn *c = ud;
-    if (c->closing)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
     h2_stream *st = stream_of(c, id);
-    if (st && st->x.cbs && st->x.cbs->on_data)
-        st->x.cbs->on_data(&st->x, st->x.ud, data, len);
+    if (st && st->x.cbs && st->x.cbs->on_data) st->x.cbs->on_data(&st->x, st->x.ud, data, len);
     return c->closing ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
@@ -695,15 +658,11 @@ static int cb_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 {
     (void)ng;
     h2_conn *c = ud;
-    if (c->closing)
-        return 0;
+    if (c->closing) return 0;
     h2_stream *st = stream_of(c, id);
-    if (!st)
-        return 0;
-    int err = code == NGHTTP2_NO_ERROR && st->local_ended && st->remote_ended ? 0
-                                                                               : RIPP_ERR_CLOSED;
-    if (err)
-        ripp_log(RIPP_LOG_DEBUG, "h2: stream %d closed (code %u)", id, code);
+    if (!st) return 0;
+    int err = code == NGHTTP2_NO_ERROR && st->local_ended && st->remote_ended ? 0 : RIPP_ERR_CLOSED;
+    if (err) ripp_log(RIPP_LOG_DEBUG, "h2: stream %d closed (code %u)", id, code);
     stream_finish(st, err, code);
     return 0;
 }
@@ -712,26 +671,21 @@ static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
     (void)ng;
     h2_conn *c = ud;
-    if (c->closing)
-        return 0;
+    if (c->closing) return 0;
     if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         h2_stream *st = stream_of(c, f->hd.stream_id);
-        if (st)
-            st->local_ended = true;
+        if (st) st->local_ended = true;
     }
     return 0;
 }
 
-static int cb_frame_not_send(nghttp2_session *ng, const nghttp2_frame *f, int lib_error,
-                             void *ud)
+static int cb_frame_not_send(nghttp2_session *ng, const nghttp2_frame *f, int lib_error, void *ud)
 {
     h2_conn *c = ud;
-    if (c->closing || c->owner->server || f->hd.type != NGHTTP2_HEADERS)
-        return 0;
+    if (c->closing || c->owner->server || f->hd.type != NGHTTP2_HEADERS) return 0;
     /* A request that never opened its stream gets no stream close from nghttp2. */
-    if (nghttp2_session_find_stream(ng, f->hd.stream_id))
-        return 0;
+    if (nghttp2_session_find_stream(ng, f->hd.stream_id)) return 0;
     for (h2_stream *st = c->streams; st; st = st->next) {
         if (st->id == f->hd.stream_id) {
             ripp_log(RIPP_LOG_DEBUG, "h2: request not sent to %s: %s", c->host,
@@ -756,8 +710,7 @@ static int conn_session_new(h2_conn *c)
 {
     h2_owner *o = c->owner;
     nghttp2_session_callbacks *cb;
-    if (nghttp2_session_callbacks_new(&cb) != 0)
-        return RIPP_ERR_NOMEM;
+    if (nghttp2_session_callbacks_new(&cb) != 0) return RIPP_ERR_NOMEM;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, cb_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, cb_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, cb_frame_recv);
@@ -782,12 +735,10 @@ static int conn_session_new(h2_conn *c)
     nghttp2_settings_entry iv[4];
     size_t n = 0;
     if (o->server)
-        iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-                                           o->max_streams};
+        iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o->max_streams};
     iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o->initial_window};
     iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
-    iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
-                                       H2_MAX_HEADER_BYTES};
+    iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_BYTES};
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, n) != 0 ||
         nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0)
         return RIPP_ERR_NOMEM;
@@ -799,12 +750,10 @@ static int conn_session_new(h2_conn *c)
 h2_conn *h2_conn_new(h2_owner *o)
 {
     h2_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->owner = o;
     c->next = o->conns;
-    if (o->conns)
-        o->conns->prev = c;
+    if (o->conns) o->conns->prev = c;
     o->conns = c;
     o->n_conns++;
     o->total_conns++;
@@ -820,8 +769,7 @@ static void conn_unlink(h2_conn *c)
         c->prev->next = c->next;
     else
         o->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     o->n_conns--;
     c->owner = NULL;
@@ -829,16 +777,14 @@ static void conn_unlink(h2_conn *c)
 
 static void conn_destroy(h2_conn *c)
 {
-    if (c->ng)
-        nghttp2_session_del(c->ng);
+    if (c->ng) nghttp2_session_del(c->ng);
     free(c);
 }
 
 /* Returns true when c was freed. */
 static bool conn_leave(h2_conn *c)
 {
-    if (--c->busy > 0 || !c->free_pending)
-        return false;
+    if (--c->busy > 0 || !c->free_pending) return false;
     conn_destroy(c);
     return true;
 }
@@ -852,51 +798,48 @@ void h2_conn_free_unused(h2_conn *c)
 void h2_conn_mark_dirty(h2_conn *c)
 {
     h2_owner *o = c->owner;
-    if (c->dirty || c->closing || !o)
-        return;
+    if (c->dirty || c->closing || !o) return;
     c->dirty = true;
     c->dprev = NULL;
     c->dnext = o->dirty;
-    if (o->dirty)
-        o->dirty->dprev = c;
+    if (o->dirty) o->dirty->dprev = c;
     o->dirty = c;
 }
 
-static bool conn_teardown(h2_conn *c, bool graceful)
+/* Callers hold c->busy, so c outlives this even if a callback deletes the owner. */
+static void conn_teardown(h2_conn *c, bool graceful)
 {
-    if (c->closing)
-        return false;
-    c->busy++;
+    if (c->closing) return;
     dirty_remove(c);
     c->closing = true;
     while (c->streams)
         stream_finish(c->streams, RIPP_ERR_CLOSED, 0);
-    if (c->ts)
-        ripp_tls_stream_close(c->ts, graceful);
-    return conn_leave(c);
+    if (c->ts) ripp_tls_stream_close(c->ts, graceful);
 }
 
-void h2_conn_teardown(h2_conn *c, bool graceful) { conn_teardown(c, graceful); }
+void h2_conn_teardown(h2_conn *c, bool graceful)
+{
+    c->busy++;
+    conn_teardown(c, graceful);
+    conn_leave(c);
+}
 
 static void conn_send(h2_conn *c)
 {
-    if (c->closing || !c->ng || !c->ts)
-        return;
+    if (c->closing || !c->ng || !c->ts) return;
     size_t batch = 0;
     for (;;) {
         if (ripp_tls_stream_queued(c->ts) >= RIPP_TLS_STREAM_HIGH_WATER)
             break; /* on_drain resumes */
         const uint8_t *d;
         ssize_t n = nghttp2_session_mem_send(c->ng, &d);
-        if (c->closing)
-            return;
+        if (c->closing) return;
         if (n < 0) {
             ripp_log(RIPP_LOG_INFO, "h2: %s: send: %s", c->host, nghttp2_strerror((int)n));
             conn_teardown(c, false);
             return;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         if (ripp_tls_stream_write(c->ts, d, (size_t)n) < 0) {
             conn_teardown(c, false);
             return;
@@ -907,8 +850,7 @@ static void conn_send(h2_conn *c)
             batch = 0;
         }
     }
-    if (batch)
-        ripp_tls_stream_flush(c->ts);
+    if (batch) ripp_tls_stream_flush(c->ts);
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
         ripp_log(RIPP_LOG_DEBUG, "h2: %s: session done; closing", c->host);
         conn_teardown(c, true);
@@ -923,8 +865,7 @@ static void conn_process(h2_conn *c)
         h2_stream *st = c->streams;
         while (st && !c->closing) {
             h2_stream *next = st->next;
-            if (st->reset_pending)
-                stream_finish(st, RIPP_ERR_CLOSED, RIPP_XCHG_CANCEL);
+            if (st->reset_pending) stream_finish(st, RIPP_ERR_CLOSED, RIPP_XCHG_CANCEL);
             st = next;
         }
     }
@@ -934,21 +875,18 @@ static void conn_process(h2_conn *c)
 
 void h2_conn_shutdown_notice(h2_conn *c)
 {
-    if (c->closing)
-        return;
+    if (c->closing) return;
     if (!c->ng) {
-        conn_teardown(c, false);
+        h2_conn_teardown(c, false);
         return;
     }
-    if (nghttp2_submit_shutdown_notice(c->ng) == 0)
-        c->shutdown_sent = true;
+    if (nghttp2_submit_shutdown_notice(c->ng) == 0) c->shutdown_sent = true;
     h2_conn_mark_dirty(c);
 }
 
 void h2_conn_goaway(h2_conn *c)
 {
-    if (c->closing || !c->ng)
-        return;
+    if (c->closing || !c->ng) return;
     nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
     h2_conn_mark_dirty(c);
@@ -959,11 +897,9 @@ void h2_conn_goaway(h2_conn *c)
 static void ts_open(ripp_tls_stream *ts, void *ud)
 {
     h2_conn *c = ud;
-    if (c->closing)
-        return;
+    if (c->closing) return;
     c->busy++;
-    if (c->owner->server)
-        ripp_tls_stream_peer(ts, c->host, sizeof c->host);
+    if (c->owner->server) ripp_tls_stream_peer(ts, c->host, sizeof c->host);
     if (conn_session_new(c) < 0) {
         ripp_log(RIPP_LOG_WARN, "h2: %s: cannot create a session", c->host);
         conn_teardown(c, false);
@@ -992,8 +928,7 @@ static void ts_read(ripp_tls_stream *ts, void *ud, const uint8_t *data, size_t l
 {
     (void)ts;
     h2_conn *c = ud;
-    if (c->closing || !c->ng)
-        return;
+    if (c->closing || !c->ng) return;
     c->busy++;
     ssize_t rv = nghttp2_session_mem_recv(c->ng, data, len);
     if (!c->closing) {
@@ -1025,8 +960,7 @@ static void ts_close(ripp_tls_stream *ts, void *ud, int err)
     else if (err)
         ripp_log(RIPP_LOG_DEBUG, "h2: connection with %s lost: %s", c->host, ripp_strerror(err));
     conn_teardown(c, false);
-    if (c->owner)
-        conn_unlink(c);
+    if (c->owner) conn_unlink(c);
     c->free_pending = true;
     conn_leave(c);
 }

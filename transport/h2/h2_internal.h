@@ -73,8 +73,8 @@ struct h2_owner {
     uv_prepare_t prepare;
     uv_check_t check;
     uv_idle_t idle;
-    int handles;                        /* open handles; the owner is freed at zero */
-    void (*free_fn)(h2_owner *o);       /* frees the containing object */
+    int handles;                  /* open handles; the owner is freed at zero */
+    void (*free_fn)(h2_owner *o); /* frees the containing object */
     h2_conn *conns, *dirty;
     size_t n_conns;
     uint64_t total_conns;

@@ -20,7 +20,10 @@ struct ripp_h2_server {
     int port;
 };
 
-static void server_free(h2_owner *o) { free((ripp_h2_server *)o); }
+static void server_free(h2_owner *o)
+{
+    free((ripp_h2_server *)o);
+}
 
 static void on_connection(uv_stream_t *l, int status)
 {
@@ -48,23 +51,22 @@ static void on_connection(uv_stream_t *l, int status)
     if (!c->ts) {
         ripp_log(RIPP_LOG_WARN, "h2: accept: %s", ripp_strerror(err));
         h2_conn_free_unused(c);
+        return;
     }
+    ripp_tls_stream_peer(c->ts, c->host, sizeof c->host);
 }
 
 static int bind_addr(const char *host, int port, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof *ss);
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0) return 0;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0) return 0;
     /* A name: resolved once, at start-up, so blocking is acceptable. */
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return RIPP_ERR_INVAL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return RIPP_ERR_INVAL;
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     if (ss->ss_family == AF_INET)
         ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
@@ -75,12 +77,11 @@ static int bind_addr(const char *host, int port, struct sockaddr_storage *ss)
 }
 
 ripp_h2_server *ripp_h2_server_new(uv_loop_t *loop, const ripp_h2_server_config *cfg,
-                                   ripp_on_request_fn on_request, void *ud, int *err,
-                                   char *errbuf, size_t errcap)
+                                   ripp_on_request_fn on_request, void *ud, int *err, char *errbuf,
+                                   size_t errcap)
 {
     int dummy;
-    if (!err)
-        err = &dummy;
+    if (!err) err = &dummy;
     char dummybuf[8];
     if (!errbuf || !errcap) {
         errbuf = dummybuf;
@@ -102,8 +103,7 @@ ripp_h2_server *ripp_h2_server_new(uv_loop_t *loop, const ripp_h2_server_config 
     ripp_tls_creds *creds = NULL;
     if (!cfg->cleartext) {
         creds = ripp_tls_creds_server_new(&cfg->tls, err, errbuf, errcap);
-        if (!creds)
-            return NULL;
+        if (!creds) return NULL;
     }
     ripp_h2_server *s = calloc(1, sizeof *s);
     if (!s) {
@@ -123,8 +123,8 @@ ripp_h2_server *ripp_h2_server_new(uv_loop_t *loop, const ripp_h2_server_config 
     o->free_fn = server_free;
     o->creds = creds;
     o->initial_window = cfg->initial_window ? cfg->initial_window : H2_DEFAULT_WINDOW;
-    o->max_streams = cfg->max_concurrent_streams ? cfg->max_concurrent_streams
-                                                 : H2_DEFAULT_MAX_STREAMS;
+    o->max_streams =
+        cfg->max_concurrent_streams ? cfg->max_concurrent_streams : H2_DEFAULT_MAX_STREAMS;
     o->timeout = HANDSHAKE_TIMEOUT;
     o->on_request = on_request;
     o->on_request_ud = ud;
@@ -137,8 +137,7 @@ ripp_h2_server *ripp_h2_server_new(uv_loop_t *loop, const ripp_h2_server_config 
     s->listening = true;
 
     int rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
-    if (rv == 0)
-        rv = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    if (rv == 0) rv = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
     if (rv < 0) {
         *err = RIPP_ERR_IO;
         snprintf(errbuf, errcap, "listen on %s:%d: %s", host, cfg->port, uv_strerror(rv));
@@ -158,7 +157,10 @@ fail:
     return NULL;
 }
 
-int ripp_h2_server_port(const ripp_h2_server *s) { return s ? s->port : 0; }
+int ripp_h2_server_port(const ripp_h2_server *s)
+{
+    return s ? s->port : 0;
+}
 
 static void on_goaway_timer(uv_timer_t *t)
 {
@@ -169,8 +171,7 @@ static void on_goaway_timer(uv_timer_t *t)
 
 void ripp_h2_server_shutdown(ripp_h2_server *s)
 {
-    if (!s || s->shut_down)
-        return;
+    if (!s || s->shut_down) return;
     s->shut_down = true;
     if (s->listening) {
         s->listening = false;
@@ -187,8 +188,7 @@ void ripp_h2_server_shutdown(ripp_h2_server *s)
 
 void ripp_h2_server_del(ripp_h2_server *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     if (s->listening) {
         s->listening = false;
         uv_close((uv_handle_t *)&s->listener, h2_owner_handle_closed);
@@ -202,4 +202,7 @@ uint64_t ripp_h2_server_connection_count(const ripp_h2_server *s)
     return s ? s->o.total_conns : 0;
 }
 
-size_t ripp_h2_server_open_connections(const ripp_h2_server *s) { return s ? s->o.n_conns : 0; }
+size_t ripp_h2_server_open_connections(const ripp_h2_server *s)
+{
+    return s ? s->o.n_conns : 0;
+}

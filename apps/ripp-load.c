@@ -1,0 +1,1233 @@
+/* ripp-load - keeps N concurrent calls with full-duplex G.711 against one RIPP trunk (an
+ * echo trunk) with the real client engine over HTTP/2, and measures, over a window, what
+ * the server spends on them: its CPU per call-second, memory, and the ack RTT and frame
+ * loss the calls see. One JSON line on stdout, a summary on stderr. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "ripp/caps.h"
+#include "ripp/driver.h"
+#include "ripp/io.h"
+#include "ripp/media.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define EXIT_TIME 3
+
+#define FRAME_BYTES 160 /* 20 ms of 8 kHz µ-law */
+#define NFRAMES 8
+#define STEP_NS (20 * RIPP_NS_PER_MS)
+#define CONTROL_MS 10
+#define CONNECT_TIMEOUT_NS (10 * RIPP_NS_PER_SEC)
+#define TAIL_NS (1500 * RIPP_NS_PER_MS) /* losses of window frames are declared within 1 s */
+#define DRAIN_NS (10 * RIPP_NS_PER_SEC)
+#define CALLS_PER_CONNECTION 250
+#define LAG_BUCKET_US 50
+#define LAG_BUCKETS 2001 /* up to 100 ms; the last bucket holds everything above */
+#define CAPS_MAX 65536
+#define FAIL_SHOWN 5
+
+static const char usage_text[] =
+    "usage: ripp-load --trunk URL --token T --ca FILE --identity-key PEM --calls N\n"
+    "                 --seconds S [options]\n"
+    "\n"
+    "Places N calls on the trunk (an echo trunk: what is sent comes back), keeps them all\n"
+    "sending G.711 PCMU both ways, and measures a window of S seconds after the ramp and a\n"
+    "warm-up: the server's CPU (utime+stime of --server-pid), its RSS, and the client's\n"
+    "view of the calls (frames sent, acked, lost, ack RTT quantiles, frames received).\n"
+    "Prints one JSON line on stdout and a summary on stderr.\n"
+    "\n"
+    "  --trunk URL          the trunk URI, https://host:port/trunks/ID\n"
+    "  --token T            the trunk's bearer token\n"
+    "  --ca FILE            trust this certificate (PEM)\n"
+    "  --identity-key PEM   P-256 private key that signs each call's PASSporT\n"
+    "  --calls N            concurrent calls\n"
+    "  --seconds S          measurement window\n"
+    "  --ramp S             place the calls evenly over S seconds (default max(1, N/500))\n"
+    "  --warmup S           wait S seconds after every call is up (default 2)\n"
+    "  --connections K      client engines, each with its own HTTP/2 connection\n"
+    "                       (default ceil(N/250))\n"
+    "  --aligned            run every engine's 20 ms media clock in phase (default: the K\n"
+    "                       engines are spread evenly over the 20 ms interval)\n"
+    "  --setup-timeout S    calls not answered S seconds after the ramp count as failed\n"
+    "                       (default 15)\n"
+    "  --server-pid PID     the server process to measure (without it: no server figures)\n"
+    "  --server-cpu N       the CPU the server is pinned to, for the core's busy time\n"
+    "                       from /proc/stat (default 1; -1: skip)\n"
+    "  --report FILE        also append the JSON line to FILE\n"
+    "  --log-level LEVEL    error, warn (default), info or debug\n"
+    "\n"
+    "Exit status: 0 when the window was measured, 1 when the calls could not be set up\n"
+    "(connection, TLS, token, more than 10 % of the calls refused) or the server died,\n"
+    "2 for usage errors, 3 when the hard time limit was reached.\n";
+
+enum phase {
+    PH_CONNECT, /* capAdv on every connection */
+    PH_RAMP,
+    PH_SETTLE, /* waiting for the last answers */
+    PH_WARMUP,
+    PH_WINDOW,
+    PH_TAIL, /* traffic goes on while losses of window frames are declared */
+    PH_ENDING,
+    PH_DONE,
+};
+
+struct load;
+
+/* One client engine: a carrier SBC instance with its own HTTP/2 connection. */
+typedef struct lep {
+    struct load *L;
+    int idx;
+    ripp_env env;
+    ripp_ts offset; /* the engine's clock runs this far ahead: shifts its media grid */
+    ripp_http_client *http;
+    ripp_ep *ep;
+    uv_timer_t timer;
+    uv_check_t check;
+    ripp_ts armed;
+    struct lcall **pending; /* calls placed whose POST is not answered yet */
+    size_t npending;
+    bool deferring;
+    uint64_t deferrals;
+    int caps_status;
+    bool caps_done;
+    char *caps_body; /* engine 0 only */
+    size_t caps_len;
+} lep;
+
+typedef struct lcall lcall;
+struct lcall {
+    int idx;
+    lep *e;
+    ripp_ep_call *c; /* NULL before placing and after on_done */
+    bool placed, answered, done, ended_by_us, setup_failed, abnormal;
+    uint32_t fcount;
+    ripp_stats start;  /* at the window start */
+    ripp_stats final;  /* at on_done */
+    bool have_start;
+};
+
+typedef struct cpu_sample {
+    bool ok;
+    uint64_t server_ticks;
+    uint64_t self_us;
+    uint64_t core[8]; /* user nice system idle iowait irq softirq steal */
+    bool core_ok;
+    ripp_ts at;
+} cpu_sample;
+
+typedef struct load {
+    /* options */
+    const char *trunk, *token, *ca, *identity_key, *report;
+    long calls;
+    double seconds, ramp, warmup, setup_timeout;
+    int connections;
+    bool aligned;
+    long server_pid;
+    int server_cpu;
+    int log_level;
+    /* run time */
+    uv_loop_t *loop;
+    uv_timer_t control;
+    uv_signal_t sigint, sigterm;
+    lep *eps;
+    lcall *cl;
+    ripp_es256_key *key;
+    uint8_t frames[NFRAMES][FRAME_BYTES];
+    enum phase phase;
+    ripp_ts phase_at, ramp_start, settle_deadline, drain_deadline;
+    long placed, answered, done, setup_failed, abnormal, place_errors, interrupted;
+    char fail_detail[FAIL_SHOWN][256];
+    int nfail_shown;
+    char error[512];
+    /* the window */
+    bool measuring;
+    cpu_sample w0, w1;
+    uint64_t live_sum, live_samples;
+    long live_start, live_end;
+    uint64_t playout_present, playout_missing;
+    uint64_t lag_hist[LAG_BUCKETS], lag_count;
+    ripp_stats win;
+    bool win_have_rtt;
+    uint64_t lost_tail;
+    long server_rss_kb;
+    size_t conns_open;
+} load;
+
+static load L;
+
+static void set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_error(const char *fmt, ...)
+{
+    if (L.error[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L.error, sizeof L.error, fmt, ap);
+    va_end(ap);
+}
+
+static double ns_to_s(ripp_ts ns) { return (double)ns / 1e9; }
+static ripp_ts s_to_ns(double s) { return (ripp_ts)(s * 1e9); }
+
+/* ---- measurements from /proc ---- */
+
+static bool read_server_ticks(uint64_t *ticks)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%ld/stat", L.server_pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* the command name may hold spaces and parentheses: fields count from the last ')' */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return false;
+    unsigned long long ut, st;
+    char state;
+    if (sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state, &ut,
+               &st) != 3 ||
+        state == 'Z')
+        return false;
+    *ticks = ut + st;
+    return true;
+}
+
+static long read_server_rss_kb(void)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", L.server_pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static bool read_core(int cpu, uint64_t v[8])
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return false;
+    char line[512], want[16];
+    snprintf(want, sizeof want, "cpu%d ", cpu);
+    bool ok = false;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, want, strlen(want)) != 0)
+            continue;
+        unsigned long long a[8];
+        if (sscanf(line + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu", &a[0], &a[1],
+                   &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) == 8) {
+            for (int i = 0; i < 8; i++)
+                v[i] = a[i];
+            ok = true;
+        }
+        break;
+    }
+    fclose(f);
+    return ok;
+}
+
+static void cpu_sample_take(cpu_sample *s)
+{
+    memset(s, 0, sizeof *s);
+    s->at = ripp_io_now();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    s->self_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+                 (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+    s->ok = L.server_pid > 0 && read_server_ticks(&s->server_ticks);
+    s->core_ok = L.server_cpu >= 0 && read_core(L.server_cpu, s->core);
+}
+
+/* ---- the test signal ---- */
+
+static int make_frames(void)
+{
+    /* a 1 kHz tone at about -8 dBFS plus noise: never taken for silence, never CN */
+    uint32_t rng = 0x2545f491u;
+    for (int f = 0; f < NFRAMES; f++) {
+        int16_t pcm[FRAME_BYTES];
+        for (int i = 0; i < FRAME_BYTES; i++) {
+            rng = rng * 1664525u + 1013904223u;
+            double noise = ((double)(rng >> 16) / 65536.0 - 0.5) * 2000.0;
+            double tone = 12000.0 * sin(2.0 * M_PI * 1000.0 * (double)i / RIPP_PCM_RATE);
+            pcm[i] = (int16_t)lrint(tone + noise);
+        }
+        if (ripp_g711_encode(RIPP_CODEC_PCMU, pcm, FRAME_BYTES, L.frames[f]) != FRAME_BYTES)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- one engine on the loop, with its clock shifted by its phase ---- */
+
+static uint64_t env_wall_us(void *ud)
+{
+    (void)ud;
+    return ripp_io_wall_us();
+}
+
+static ripp_ts env_mono_ns(void *ud)
+{
+    const lep *e = ud;
+    return ripp_io_now() + e->offset;
+}
+
+static int env_random(void *ud, uint8_t *buf, size_t n)
+{
+    (void)ud;
+    return ripp_io_random(buf, n);
+}
+
+static ripp_ts lep_now(const lep *e) { return ripp_io_now() + e->offset; }
+
+static void lep_on_timer(uv_timer_t *t);
+
+static void lep_arm(lep *e)
+{
+    if (e->deferring)
+        return;
+    ripp_ts when = ripp_ep_expiry(e->ep);
+    if (when == e->armed)
+        return;
+    e->armed = when;
+    if (when == RIPP_TS_NEVER) {
+        uv_timer_stop(&e->timer);
+        return;
+    }
+    ripp_ts now = lep_now(e);
+    /* libuv timers count from the loop's cached time in whole ms: refresh it, round up */
+    uv_update_time(e->L->loop);
+    uint64_t ms = when > now ? (when - now + RIPP_NS_PER_MS - 1) / RIPP_NS_PER_MS : 0;
+    uv_timer_start(&e->timer, lep_on_timer, ms, 0);
+}
+
+/* True while a call of this engine waits for the answer to its POST. The engine's media
+ * tick must not run then: it hands such a call's scheduler, which is only initialised
+ * when the call is created, to ripp_sched_handle_expiry, which dereferences its NULL ops
+ * (bench/README.md, "Engine bug"). The tick waits, 1 ms at a time. */
+static bool lep_setup_pending(lep *e)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < e->npending; i++) {
+        lcall *lc = e->pending[i];
+        if (lc->c && ripp_ep_call_fsm(lc->c)->state == RIPP_CALL_SETUP_SENT)
+            e->pending[j++] = lc;
+    }
+    e->npending = j;
+    return j > 0;
+}
+
+static void lep_on_timer(uv_timer_t *t)
+{
+    lep *e = t->data;
+    e->armed = RIPP_TS_NEVER;
+    if (lep_setup_pending(e)) {
+        e->deferring = true;
+        e->deferrals++;
+        uv_timer_start(&e->timer, lep_on_timer, 1, 0);
+        return;
+    }
+    e->deferring = false;
+    ripp_ep_handle_expiry(e->ep, lep_now(e));
+    lep_arm(e);
+}
+
+static void lep_on_check(uv_check_t *c) { lep_arm(c->data); }
+
+/* ---- engine hooks ---- */
+
+static void on_event(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local)
+{
+    (void)ud;
+    lcall *lc = ripp_ep_call_user(c);
+    if (!lc)
+        return;
+    if (ev->type == RIPP_EV_ACCEPTED && !local && !lc->answered && !lc->setup_failed) {
+        lc->answered = true;
+        L.answered++;
+    }
+}
+
+static void on_tick(void *ud, ripp_ep_call *c, ripp_ts now)
+{
+    const lep *e = ud;
+    (void)c;
+    if (!L.measuring)
+        return;
+    /* how late this call's frame of the interval is produced: the engine's own work */
+    ripp_ts grid = now - now % STEP_NS;
+    ripp_ts t = lep_now(e);
+    uint64_t us = t > grid ? (t - grid) / RIPP_NS_PER_US : 0;
+    uint64_t b = us / LAG_BUCKET_US;
+    L.lag_hist[b < LAG_BUCKETS ? b : LAG_BUCKETS - 1]++;
+    L.lag_count++;
+}
+
+static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
+                          size_t cap)
+{
+    (void)ud;
+    lcall *lc = ripp_ep_call_user(c);
+    if (!lc || cap < FRAME_BYTES)
+        return 0;
+    *codec = RIPP_CODEC_PCMU;
+    memcpy(buf, L.frames[(lc->fcount++ + (uint32_t)lc->idx) % NFRAMES], FRAME_BYTES);
+    return FRAME_BYTES;
+}
+
+static void on_playout(void *ud, ripp_ep_call *c, const ripp_jbuf_out *out)
+{
+    (void)ud;
+    (void)c;
+    if (!L.measuring)
+        return;
+    if (out->present)
+        L.playout_present++;
+    else
+        L.playout_missing++;
+}
+
+static void note_failure(const lcall *lc, const char *what)
+{
+    if (L.nfail_shown >= FAIL_SHOWN)
+        return;
+    char detail[200] = "";
+    int st = lc->c ? ripp_ep_call_setup_status(lc->c, detail, sizeof detail) : 0;
+    const ripp_call *f = lc->c ? ripp_ep_call_fsm(lc->c) : NULL;
+    snprintf(L.fail_detail[L.nfail_shown++], sizeof L.fail_detail[0],
+             "call %d: %s (outcome %s, code %d, http %d %s)", lc->idx, what,
+             f ? ripp_call_outcome_name(f->outcome) : "?", f ? f->end_code : 0, st, detail);
+}
+
+static void on_done(void *ud, ripp_ep_call *c)
+{
+    (void)ud;
+    lcall *lc = ripp_ep_call_user(c);
+    if (!lc)
+        return;
+    const ripp_call *f = ripp_ep_call_fsm(c);
+    lc->final = *ripp_ep_call_stats(c);
+    if (!lc->answered) {
+        if (!lc->setup_failed) {
+            lc->setup_failed = true;
+            L.setup_failed++;
+            note_failure(lc, "not set up");
+        }
+    } else if (!lc->ended_by_us || f->outcome != RIPP_OUTCOME_ENDED_LOCAL) {
+        lc->abnormal = true;
+        L.abnormal++;
+        note_failure(lc, lc->ended_by_us ? "ended abnormally" : "ended before its time");
+    }
+    lc->done = true;
+    lc->c = NULL;
+    ripp_ep_call_set_user(c, NULL);
+    L.done++;
+}
+
+static const ripp_ep_hooks hooks = {
+    .on_event = on_event,
+    .next_frame = next_frame,
+    .on_playout = on_playout,
+    .on_tick = on_tick,
+    .on_done = on_done,
+};
+
+/* ---- capAdv: opens each connection and checks the token before any call ---- */
+
+static void caps_on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *h, size_t n)
+{
+    (void)x;
+    (void)h;
+    (void)n;
+    ((lep *)ud)->caps_status = status;
+}
+
+static void caps_on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
+{
+    lep *e = ud;
+    (void)x;
+    if (e->caps_body && e->caps_len + len < CAPS_MAX) {
+        memcpy(e->caps_body + e->caps_len, data, len);
+        e->caps_len += len;
+        e->caps_body[e->caps_len] = 0;
+    }
+}
+
+static void caps_on_close(ripp_xchg *x, void *ud, int error, uint32_t code)
+{
+    (void)x;
+    (void)error;
+    (void)code;
+    ((lep *)ud)->caps_done = true;
+}
+
+static const ripp_xchg_cbs caps_cbs = {
+    .on_response = caps_on_response, .on_data = caps_on_data, .on_close = caps_on_close};
+
+static int caps_request(lep *e)
+{
+    char url[2048], auth[1200];
+    snprintf(url, sizeof url, "%s/capAdv", L.trunk);
+    snprintf(auth, sizeof auth, "Bearer %s", L.token);
+    ripp_hdr h[] = {{"authorization", auth}, {"accept", "application/json"}};
+    int err = 0;
+    if (!ripp_http_client_request(e->http, "GET", url, h, 2, true, &caps_cbs, e, &err)) {
+        set_error("connection %d: cannot request capAdv: %s", e->idx, ripp_strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- placing calls ---- */
+
+static int sign_cb(void *ud, const uint8_t *data, size_t len, uint8_t sig[64])
+{
+    return ripp_es256_sign(ud, data, len, sig);
+}
+
+static int place_call(lcall *lc)
+{
+    lep *e = lc->e;
+    char target[96], identity[RIPP_IDENTITY_MAX];
+    ripp_passport pp;
+    memset(&pp, 0, sizeof pp);
+    snprintf(pp.orig_tn, sizeof pp.orig_tn, "15550000000");
+    snprintf(pp.dest_tn, sizeof pp.dest_tn, "1556%07d", lc->idx);
+    snprintf(target, sizeof target, "%s@e164.arpa", pp.dest_tn);
+    pp.iat = (int64_t)(ripp_io_wall_us() / 1000000);
+    const char *h = strstr(L.trunk, "://");
+    h = h ? h + 3 : L.trunk;
+    snprintf(pp.x5u, sizeof pp.x5u, "https://%.*s/stir/cert.pem", (int)strcspn(h, "/"), h);
+    int64_t n = ripp_passport_sign(&pp, sign_cb, L.key, identity, sizeof identity);
+    if (n < 0) {
+        set_error("cannot sign a PASSporT: %s", ripp_strerror((int)n));
+        return -1;
+    }
+    ripp_place_opts po = {
+        .trunk_url = L.trunk, .token = L.token, .target = target, .identity = identity};
+    int rv = 0;
+    lc->placed = true;
+    L.placed++;
+    lc->c = ripp_ep_call_place(e->ep, &po, lep_now(e), &rv);
+    if (!lc->c) {
+        L.place_errors++;
+        lc->setup_failed = true;
+        lc->done = true;
+        L.setup_failed++;
+        L.done++;
+        note_failure(lc, ripp_strerror(rv));
+        return 0;
+    }
+    ripp_ep_call_set_user(lc->c, lc);
+    if (ripp_ep_call_fsm(lc->c)->state == RIPP_CALL_SETUP_SENT)
+        e->pending[e->npending++] = lc;
+    lep_arm(e);
+    return 0;
+}
+
+/* ---- the window ---- */
+
+static const ripp_stats *call_stats(const lcall *lc)
+{
+    return lc->c ? ripp_ep_call_stats(lc->c) : &lc->final;
+}
+
+/* Adds end - start of one call to the window totals (counters and RTT histogram). */
+static void window_add(const ripp_stats *end, const ripp_stats *start)
+{
+    ripp_stats *w = &L.win;
+    w->sent += end->sent - start->sent;
+    w->acked += end->acked - start->acked;
+    w->lost += end->lost - start->lost;
+    w->late += end->late - start->late;
+    w->stray_acks += end->stray_acks - start->stray_acks;
+    for (unsigned i = 0; i < RIPP_STATS_RTT_BUCKETS; i++)
+        w->rtt_hist[i] += end->rtt_hist[i] - start->rtt_hist[i];
+    uint64_t n = end->rtt_count - start->rtt_count;
+    if (n) {
+        /* the window's own extremes are unknown: the whole call's bound them */
+        if (!L.win_have_rtt || end->rtt_min_us < w->rtt_min_us)
+            w->rtt_min_us = end->rtt_min_us;
+        if (end->rtt_max_us > w->rtt_max_us)
+            w->rtt_max_us = end->rtt_max_us;
+        L.win_have_rtt = true;
+    }
+    w->rtt_count += n;
+    w->rx_frames += end->rx_frames - start->rx_frames;
+    w->rx_duplicates += end->rx_duplicates - start->rx_duplicates;
+    w->rx_late += end->rx_late - start->rx_late;
+    w->rx_concealed += end->rx_concealed - start->rx_concealed;
+}
+
+static long live_calls(void)
+{
+    long n = 0;
+    for (long i = 0; i < L.calls; i++) {
+        const lcall *lc = &L.cl[i];
+        if (lc->c && ripp_ep_call_fsm(lc->c)->state == RIPP_CALL_ACTIVE)
+            n++;
+    }
+    return n;
+}
+
+static void window_start(void)
+{
+    for (long i = 0; i < L.placed; i++) {
+        lcall *lc = &L.cl[i];
+        lc->start = *call_stats(lc);
+        lc->have_start = true;
+    }
+    L.live_start = live_calls();
+    cpu_sample_take(&L.w0);
+    if (L.server_pid > 0 && !L.w0.ok)
+        set_error("server process %ld is gone (or /proc/%ld/stat unreadable)", L.server_pid,
+                  L.server_pid);
+    L.measuring = true;
+}
+
+static void window_end(void)
+{
+    cpu_sample_take(&L.w1);
+    L.measuring = false;
+    if (L.server_pid > 0 && !L.w1.ok)
+        set_error("server process %ld exited during the window", L.server_pid);
+    L.server_rss_kb = L.server_pid > 0 ? read_server_rss_kb() : -1;
+    ripp_stats_init(&L.win);
+    for (long i = 0; i < L.placed; i++) {
+        const lcall *lc = &L.cl[i];
+        if (lc->have_start)
+            window_add(call_stats(lc), &lc->start);
+    }
+    L.live_end = live_calls();
+    L.conns_open = 0;
+    for (int k = 0; k < L.connections; k++)
+        L.conns_open += ripp_h2_client_open_connections(L.eps[k].http);
+}
+
+static void tail_end(void)
+{
+    L.lost_tail = 0;
+    for (long i = 0; i < L.placed; i++) {
+        const lcall *lc = &L.cl[i];
+        if (lc->have_start)
+            L.lost_tail += call_stats(lc)->lost - lc->start.lost;
+    }
+}
+
+/* ---- the run's phases, on a 10 ms control timer ---- */
+
+static void enter(enum phase p)
+{
+    L.phase = p;
+    L.phase_at = ripp_io_now();
+}
+
+static void start_ending(void)
+{
+    enter(PH_ENDING);
+    L.drain_deadline = L.phase_at + DRAIN_NS;
+    for (long i = 0; i < L.placed; i++) {
+        lcall *lc = &L.cl[i];
+        if (!lc->c || lc->done)
+            continue;
+        lc->ended_by_us = true;
+        ripp_ep_call_end(lc->c, NULL, lep_now(lc->e));
+    }
+    for (int k = 0; k < L.connections; k++)
+        lep_arm(&L.eps[k]);
+}
+
+static bool setup_failed_broadly(void)
+{
+    if (L.setup_failed * 10 <= L.calls && L.answered > 0)
+        return false;
+    set_error("%ld of %ld calls failed to set up%s%s", L.setup_failed, L.calls,
+              L.nfail_shown ? "; first: " : "", L.nfail_shown ? L.fail_detail[0] : "");
+    return true;
+}
+
+static void after_connect(void)
+{
+    for (int k = 0; k < L.connections; k++) {
+        const lep *e = &L.eps[k];
+        if (e->caps_status == 200)
+            continue;
+        if (e->caps_status == 0)
+            set_error("connection %d: no answer from %s (connection or TLS failure; see --ca)",
+                      k, L.trunk);
+        else
+            set_error("connection %d: capAdv answered %d: %.200s", k, e->caps_status,
+                      k == 0 && e->caps_body ? e->caps_body : "");
+        return;
+    }
+    ripp_caps caps;
+    ripp_caps_init_default(&caps);
+    ripp_caps_parse(&caps, L.eps[0].caps_body, L.eps[0].caps_len, NULL);
+    if (!ripp_caps_accepts(&caps, RIPP_CODEC_PCMU)) {
+        set_error("the trunk does not accept audio/PCMU");
+        return;
+    }
+    fprintf(stderr, "ripp-load: %d connection(s) up; placing %ld calls over %.1f s\n",
+            L.connections, L.calls, L.ramp);
+    enter(PH_RAMP);
+    L.ramp_start = L.phase_at;
+}
+
+static void ramp(ripp_ts now)
+{
+    double frac = L.ramp > 0 ? ns_to_s(now - L.ramp_start) / L.ramp : 1.0;
+    long target = frac >= 1.0 ? L.calls : (long)ceil(frac * (double)L.calls);
+    if (target > L.calls)
+        target = L.calls;
+    while (L.placed < target)
+        if (place_call(&L.cl[L.placed]) < 0)
+            return;
+    if (L.placed == L.calls) {
+        fprintf(stderr, "ripp-load: %ld calls placed in %.2f s (%ld answered so far)\n",
+                L.placed, ns_to_s(now - L.ramp_start), L.answered);
+        enter(PH_SETTLE);
+        L.settle_deadline = L.phase_at + s_to_ns(L.setup_timeout);
+    }
+}
+
+static void settle(ripp_ts now)
+{
+    if (L.answered + L.setup_failed < L.calls) {
+        if (now < L.settle_deadline)
+            return;
+        for (long i = 0; i < L.calls; i++) {
+            lcall *lc = &L.cl[i];
+            if (lc->answered || lc->setup_failed || lc->done)
+                continue;
+            lc->setup_failed = true;
+            L.setup_failed++;
+            note_failure(lc, "not answered within the setup timeout");
+            if (lc->c) {
+                lc->ended_by_us = true;
+                ripp_ep_call_end(lc->c, NULL, lep_now(lc->e));
+                lep_arm(lc->e);
+            }
+        }
+    }
+    fprintf(stderr, "ripp-load: %ld calls answered, %ld failed to set up (%.2f s after the ramp)\n",
+            L.answered, L.setup_failed, ns_to_s(now - L.phase_at));
+    if (setup_failed_broadly()) {
+        start_ending();
+        return;
+    }
+    enter(PH_WARMUP);
+}
+
+static void on_control(uv_timer_t *t)
+{
+    (void)t;
+    ripp_ts now = ripp_io_now();
+    if (L.error[0] && L.phase < PH_ENDING) {
+        start_ending();
+        return;
+    }
+    switch (L.phase) {
+    case PH_CONNECT: {
+        bool all = true;
+        for (int k = 0; k < L.connections; k++)
+            all = all && L.eps[k].caps_done;
+        if (all)
+            after_connect();
+        else if (now - L.phase_at >= CONNECT_TIMEOUT_NS)
+            set_error("capAdv not answered within %d s", (int)(CONNECT_TIMEOUT_NS / RIPP_NS_PER_SEC));
+        break;
+    }
+    case PH_RAMP:
+        ramp(now);
+        break;
+    case PH_SETTLE:
+        settle(now);
+        break;
+    case PH_WARMUP:
+        if (now - L.phase_at >= s_to_ns(L.warmup)) {
+            window_start();
+            fprintf(stderr, "ripp-load: window of %.1f s starts with %ld live calls\n",
+                    L.seconds, L.live_start);
+            enter(PH_WINDOW);
+        }
+        break;
+    case PH_WINDOW:
+        if ((now - L.phase_at) / RIPP_NS_PER_MS % 100 < CONTROL_MS) {
+            L.live_sum += (uint64_t)live_calls();
+            L.live_samples++;
+        }
+        if (now - L.phase_at >= s_to_ns(L.seconds)) {
+            window_end();
+            enter(PH_TAIL);
+        }
+        break;
+    case PH_TAIL:
+        if (now - L.phase_at >= TAIL_NS) {
+            tail_end();
+            fprintf(stderr, "ripp-load: window done; ending %ld calls\n", live_calls());
+            start_ending();
+        }
+        break;
+    case PH_ENDING:
+        if (L.done >= L.placed || now >= L.drain_deadline) {
+            if (L.done < L.placed)
+                fprintf(stderr, "ripp-load: %ld calls not finished %d s after the end\n",
+                        L.placed - L.done, (int)(DRAIN_NS / RIPP_NS_PER_SEC));
+            enter(PH_DONE);
+            uv_stop(L.loop);
+        }
+        break;
+    case PH_DONE:
+        break;
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s;
+    L.interrupted++;
+    set_error("interrupted by signal %d", signum);
+    if (L.phase < PH_ENDING && L.interrupted == 1)
+        start_ending();
+    else
+        uv_stop(L.loop);
+}
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "ripp-load: hard time limit reached\n";
+    (void)sig;
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(EXIT_TIME);
+}
+
+/* ---- the result ---- */
+
+static double lag_quantile_ms(double q)
+{
+    if (!L.lag_count)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(q * (double)L.lag_count), seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (unsigned i = 0; i < LAG_BUCKETS; i++) {
+        seen += L.lag_hist[i];
+        if (seen >= rank)
+            return ((double)i * LAG_BUCKET_US + LAG_BUCKET_US / 2.0) / 1000.0;
+    }
+    return (double)LAG_BUCKETS * LAG_BUCKET_US / 1000.0;
+}
+
+static json_t *jreal(double v, double scale)
+{
+    return json_real(round(v * scale) / scale);
+}
+
+static json_t *stats_json(const ripp_stats *s)
+{
+    char buf[1024];
+    if (ripp_stats_format_json(s, buf, sizeof buf) < 0)
+        return json_object();
+    json_t *o = json_loads(buf, 0, NULL);
+    return o ? o : json_object();
+}
+
+static int report(void)
+{
+    bool measured = L.w1.at != 0;
+    double win = measured ? ns_to_s(L.w1.at - L.w0.at) : 0;
+    json_t *o = json_object();
+    json_object_set_new(o, "tool", json_string("ripp-load"));
+    json_object_set_new(o, "ok", json_boolean(!L.error[0] && measured));
+    if (L.error[0])
+        json_object_set_new(o, "error", json_string(L.error));
+    json_object_set_new(o, "calls", json_integer(L.calls));
+    json_object_set_new(o, "seconds", jreal(L.seconds, 1000));
+    json_object_set_new(o, "window_s", jreal(win, 1000));
+    json_object_set_new(o, "connections", json_integer(L.connections));
+    json_object_set_new(o, "aligned", json_boolean(L.aligned));
+    json_object_set_new(o, "ramp_s", jreal(L.ramp, 1000));
+    json_object_set_new(o, "warmup_s", jreal(L.warmup, 1000));
+    json_object_set_new(o, "calls_answered", json_integer(L.answered));
+    json_object_set_new(o, "setup_failed", json_integer(L.setup_failed));
+    json_object_set_new(o, "ended_abnormally", json_integer(L.abnormal));
+    json_object_set_new(o, "not_finished", json_integer(L.placed - L.done));
+    json_object_set_new(o, "calls_live_window_start", json_integer(L.live_start));
+    json_object_set_new(o, "calls_live_window_end", json_integer(L.live_end));
+    json_object_set_new(o, "calls_live_mean",
+                        jreal(L.live_samples ? (double)L.live_sum / (double)L.live_samples : 0,
+                              10));
+    json_object_set_new(o, "stats_scope", json_string("window"));
+    if (measured) {
+        if (L.server_pid > 0 && L.w0.ok && L.w1.ok) {
+            double cpu = (double)(L.w1.server_ticks - L.w0.server_ticks) /
+                         (double)sysconf(_SC_CLK_TCK);
+            json_object_set_new(o, "server_pid", json_integer(L.server_pid));
+            json_object_set_new(o, "server_cpu_s", jreal(cpu, 1000));
+            json_object_set_new(o, "cpu_us_per_call_second",
+                                jreal(cpu * 1e6 / ((double)L.calls * win), 100));
+            json_object_set_new(o, "server_cpu_percent_of_core", jreal(cpu / win * 100, 100));
+            json_object_set_new(o, "server_rss_kb", json_integer(L.server_rss_kb));
+        }
+        if (L.w0.core_ok && L.w1.core_ok) {
+            uint64_t d[8], tot = 0;
+            for (int i = 0; i < 8; i++) {
+                d[i] = L.w1.core[i] - L.w0.core[i];
+                tot += d[i];
+            }
+            if (tot) {
+                double busy = (double)(d[0] + d[1] + d[2] + d[5] + d[6]) / (double)tot * 100;
+                json_object_set_new(o, "server_core", json_integer(L.server_cpu));
+                json_object_set_new(o, "server_core_busy_percent", jreal(busy, 100));
+                json_object_set_new(o, "server_core_steal_percent",
+                                    jreal((double)d[7] / (double)tot * 100, 100));
+            }
+        }
+        double gen = (double)(L.w1.self_us - L.w0.self_us) / 1e6;
+        json_object_set_new(o, "generator_cpu_s", jreal(gen, 1000));
+        json_object_set_new(o, "generator_cpu_percent_of_core", jreal(gen / win * 100, 100));
+        double lag50 = lag_quantile_ms(0.5), lag99 = lag_quantile_ms(0.99);
+        json_object_set_new(o, "send_lag_p50_ms", jreal(lag50, 1000));
+        json_object_set_new(o, "send_lag_p99_ms", jreal(lag99, 1000));
+        json_object_set_new(o, "generator_kept_up", json_boolean(lag99 < 5.0));
+        json_object_set_new(o, "connections_open", json_integer((json_int_t)L.conns_open));
+        uint64_t deferrals = 0;
+        for (int k = 0; k < L.connections; k++)
+            deferrals += L.eps[k].deferrals;
+        json_object_set_new(o, "tick_deferrals", json_integer((json_int_t)deferrals));
+        const ripp_stats *w = &L.win;
+        json_object_set_new(o, "frames_expected",
+                            json_integer((json_int_t)llround((double)L.calls * win * 50)));
+        json_object_set_new(o, "sent", json_integer((json_int_t)w->sent));
+        json_object_set_new(o, "acked", json_integer((json_int_t)w->acked));
+        json_object_set_new(o, "lost", json_integer((json_int_t)w->lost));
+        json_object_set_new(o, "lost_incl_tail", json_integer((json_int_t)L.lost_tail));
+        json_object_set_new(o, "late", json_integer((json_int_t)w->late));
+        json_object_set_new(o, "stray_acks", json_integer((json_int_t)w->stray_acks));
+        json_object_set_new(o, "rtt_p50_ms", jreal(ripp_stats_rtt_quantile_us(w, 0.5) / 1e3, 1000));
+        json_object_set_new(o, "rtt_p99_ms", jreal(ripp_stats_rtt_quantile_us(w, 0.99) / 1e3, 1000));
+        json_object_set_new(o, "rtt_p999_ms",
+                            jreal(ripp_stats_rtt_quantile_us(w, 0.999) / 1e3, 1000));
+        json_object_set_new(o, "rtt_max_ms", jreal(ripp_stats_rtt_quantile_us(w, 1.0) / 1e3, 1000));
+        json_object_set_new(o, "rx_frames", json_integer((json_int_t)w->rx_frames));
+        json_object_set_new(o, "rx_duplicates", json_integer((json_int_t)w->rx_duplicates));
+        json_object_set_new(o, "rx_late", json_integer((json_int_t)w->rx_late));
+        json_object_set_new(o, "rx_concealed", json_integer((json_int_t)w->rx_concealed));
+        json_object_set_new(o, "playout_present", json_integer((json_int_t)L.playout_present));
+        json_object_set_new(o, "playout_missing", json_integer((json_int_t)L.playout_missing));
+    }
+    /* whole calls, ramp and teardown included (frames in flight at the end count as lost) */
+    ripp_stats all;
+    ripp_stats_init(&all);
+    for (long i = 0; i < L.placed; i++)
+        ripp_stats_add(&all, call_stats(&L.cl[i]));
+    json_object_set_new(o, "whole_calls", stats_json(&all));
+    json_t *fails = json_array();
+    for (int i = 0; i < L.nfail_shown; i++)
+        json_array_append_new(fails, json_string(L.fail_detail[i]));
+    json_object_set_new(o, "failures", fails);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    if (line) {
+        printf("%s\n", line);
+        fflush(stdout);
+        if (L.report) {
+            FILE *f = fopen(L.report, "a");
+            if (f) {
+                fprintf(f, "%s\n", line);
+                fclose(f);
+            } else {
+                fprintf(stderr, "ripp-load: cannot write %s: %s\n", L.report, strerror(errno));
+            }
+        }
+    }
+    free(line);
+
+    /* the human summary */
+    if (measured) {
+        const ripp_stats *w = &L.win;
+        fprintf(stderr, "ripp-load: %ld calls on %d connection(s), window %.2f s\n", L.calls,
+                L.connections, win);
+        json_t *v = json_object_get(o, "cpu_us_per_call_second");
+        if (v)
+            fprintf(stderr,
+                    "  server:    CPU %.2f s = %.1f us per call-second (%.1f %% of a core), "
+                    "RSS %.1f MiB\n",
+                    json_real_value(json_object_get(o, "server_cpu_s")), json_real_value(v),
+                    json_real_value(json_object_get(o, "server_cpu_percent_of_core")),
+                    (double)L.server_rss_kb / 1024.0);
+        fprintf(stderr,
+                "  client tx: sent %" PRIu64 " acked %" PRIu64 " lost %" PRIu64
+                " (%" PRIu64 " with the tail) late %" PRIu64 "; ack RTT p50 %.2f ms p99 %.2f ms "
+                "p99.9 %.2f ms\n",
+                w->sent, w->acked, w->lost, L.lost_tail, w->late,
+                ripp_stats_rtt_quantile_us(w, 0.5) / 1e3, ripp_stats_rtt_quantile_us(w, 0.99) / 1e3,
+                ripp_stats_rtt_quantile_us(w, 0.999) / 1e3);
+        fprintf(stderr,
+                "  client rx: frames %" PRIu64 " late %" PRIu64 " concealed %" PRIu64
+                "; playout %" PRIu64 " present, %" PRIu64 " missing\n",
+                w->rx_frames, w->rx_late, w->rx_concealed, L.playout_present, L.playout_missing);
+        fprintf(stderr,
+                "  generator: %.1f %% of a core, send lag p50 %.2f ms p99 %.2f ms; live calls "
+                "%ld -> %ld\n",
+                json_real_value(json_object_get(o, "generator_cpu_percent_of_core")),
+                lag_quantile_ms(0.5), lag_quantile_ms(0.99), L.live_start, L.live_end);
+    }
+    fprintf(stderr, "  calls: %ld answered, %ld failed to set up, %ld ended abnormally\n",
+            L.answered, L.setup_failed, L.abnormal);
+    for (int i = 0; i < L.nfail_shown; i++)
+        fprintf(stderr, "  %s\n", L.fail_detail[i]);
+    if (L.error[0])
+        fprintf(stderr, "ripp-load: %s\n", L.error);
+    json_decref(o);
+    return !L.error[0] && measured ? 0 : EXIT_FAIL;
+}
+
+/* ---- set-up and tear-down ---- */
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "ripp-load: %s%s%s\n%s", msg, arg ? ": " : "", arg ? arg : "", usage_text);
+    return EXIT_USAGE;
+}
+
+static bool parse_num(const char *s, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int parse_args(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"trunk", required_argument, 0, 't'},        {"token", required_argument, 0, 'T'},
+        {"ca", required_argument, 0, 'a'},           {"identity-key", required_argument, 0, 'i'},
+        {"calls", required_argument, 0, 'n'},        {"seconds", required_argument, 0, 's'},
+        {"ramp", required_argument, 0, 'r'},         {"warmup", required_argument, 0, 'w'},
+        {"connections", required_argument, 0, 'k'},  {"aligned", no_argument, 0, 'A'},
+        {"setup-timeout", required_argument, 0, 'S'}, {"server-pid", required_argument, 0, 'p'},
+        {"server-cpu", required_argument, 0, 'c'},   {"report", required_argument, 0, 'R'},
+        {"log-level", required_argument, 0, 'L'},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    double v;
+    int ch;
+    L.ramp = -1;
+    L.warmup = 2;
+    L.setup_timeout = 15;
+    L.server_cpu = 1;
+    L.log_level = RIPP_LOG_WARN;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 't': L.trunk = optarg; break;
+        case 'T': L.token = optarg; break;
+        case 'a': L.ca = optarg; break;
+        case 'i': L.identity_key = optarg; break;
+        case 'n':
+            if (!parse_num(optarg, 1, 100000, &v) || v != floor(v))
+                return usage_error("--calls: a whole number 1..100000", optarg);
+            L.calls = (long)v;
+            break;
+        case 's':
+            if (!parse_num(optarg, 0.1, 3600, &L.seconds))
+                return usage_error("--seconds: 0.1..3600", optarg);
+            break;
+        case 'r':
+            if (!parse_num(optarg, 0, 600, &L.ramp))
+                return usage_error("--ramp: 0..600 seconds", optarg);
+            break;
+        case 'w':
+            if (!parse_num(optarg, 0, 600, &L.warmup))
+                return usage_error("--warmup: 0..600 seconds", optarg);
+            break;
+        case 'k':
+            if (!parse_num(optarg, 1, 1000, &v) || v != floor(v))
+                return usage_error("--connections: a whole number 1..1000", optarg);
+            L.connections = (int)v;
+            break;
+        case 'A': L.aligned = true; break;
+        case 'S':
+            if (!parse_num(optarg, 1, 600, &L.setup_timeout))
+                return usage_error("--setup-timeout: 1..600 seconds", optarg);
+            break;
+        case 'p':
+            if (!parse_num(optarg, 1, 4194304, &v) || v != floor(v))
+                return usage_error("--server-pid: a process id", optarg);
+            L.server_pid = (long)v;
+            break;
+        case 'c':
+            if (!parse_num(optarg, -1, 4095, &v) || v != floor(v))
+                return usage_error("--server-cpu: a CPU number or -1", optarg);
+            L.server_cpu = (int)v;
+            break;
+        case 'R': L.report = optarg; break;
+        case 'L':
+            L.log_level = ripp_app_log_level(optarg);
+            if (L.log_level < 0)
+                return usage_error("--log-level: error, warn, info or debug", optarg);
+            break;
+        case 'h': fputs(usage_text, stdout); exit(0);
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument", argv[optind]);
+    if (!L.trunk || !L.token || !L.identity_key || !L.calls || L.seconds <= 0)
+        return usage_error("--trunk, --token, --identity-key, --calls and --seconds are required",
+                           NULL);
+    if (strncmp(L.trunk, "https://", 8) != 0)
+        return usage_error("--trunk must be an https URL", L.trunk);
+    if (L.ramp < 0)
+        L.ramp = L.calls / 500.0 > 1 ? L.calls / 500.0 : 1;
+    if (!L.connections)
+        L.connections = (int)((L.calls + CALLS_PER_CONNECTION - 1) / CALLS_PER_CONNECTION);
+    if (L.connections > L.calls)
+        L.connections = (int)L.calls;
+    return 0;
+}
+
+static int setup(void)
+{
+    char err[256] = "";
+    int rv = 0;
+    L.key = ripp_es256_load(L.identity_key, &rv, err, sizeof err);
+    if (!L.key) {
+        fprintf(stderr, "ripp-load: identity key: %s\n", err);
+        return EXIT_FAIL;
+    }
+    if (make_frames() < 0) {
+        fprintf(stderr, "ripp-load: cannot encode the test signal\n");
+        return EXIT_FAIL;
+    }
+    L.cl = calloc((size_t)L.calls, sizeof *L.cl);
+    L.eps = calloc((size_t)L.connections, sizeof *L.eps);
+    if (!L.cl || !L.eps) {
+        fprintf(stderr, "ripp-load: out of memory\n");
+        return EXIT_FAIL;
+    }
+    L.loop = uv_default_loop();
+    for (int k = 0; k < L.connections; k++) {
+        lep *e = &L.eps[k];
+        e->L = &L;
+        e->idx = k;
+        e->offset = L.aligned ? 0 : (ripp_ts)k * STEP_NS / (ripp_ts)L.connections;
+        e->env = (ripp_env){
+            .wall_us = env_wall_us, .mono_ns = env_mono_ns, .random = env_random, .ud = e};
+        e->armed = RIPP_TS_NEVER;
+        ripp_h2_client_config hc = {.tls = {.ca_file = L.ca}};
+        e->http = ripp_h2_client_new(L.loop, &hc, &rv);
+        if (!e->http) {
+            fprintf(stderr, "ripp-load: HTTP/2 client: %s\n", ripp_strerror(rv));
+            return EXIT_FAIL;
+        }
+        ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = &e->env, .http = e->http};
+        e->ep = ripp_ep_new(&ec, &hooks, e, &rv);
+        if (!e->ep) {
+            fprintf(stderr, "ripp-load: engine: %s\n", ripp_strerror(rv));
+            return EXIT_FAIL;
+        }
+        uv_timer_init(L.loop, &e->timer);
+        uv_check_init(L.loop, &e->check);
+        e->timer.data = e;
+        e->check.data = e;
+        uv_check_start(&e->check, lep_on_check);
+        e->pending = calloc((size_t)(L.calls / L.connections + 1), sizeof *e->pending);
+        if (!e->pending || (k == 0 && !(e->caps_body = malloc(CAPS_MAX)))) {
+            fprintf(stderr, "ripp-load: out of memory\n");
+            return EXIT_FAIL;
+        }
+        if (caps_request(e) < 0) {
+            fprintf(stderr, "ripp-load: %s\n", L.error);
+            return EXIT_FAIL;
+        }
+    }
+    for (long i = 0; i < L.calls; i++) {
+        L.cl[i].idx = (int)i;
+        L.cl[i].e = &L.eps[i % L.connections];
+    }
+    uv_timer_init(L.loop, &L.control);
+    uv_timer_start(&L.control, on_control, CONTROL_MS, CONTROL_MS);
+    uv_signal_init(L.loop, &L.sigint);
+    uv_signal_init(L.loop, &L.sigterm);
+    uv_signal_start(&L.sigint, on_signal, SIGINT);
+    uv_signal_start(&L.sigterm, on_signal, SIGTERM);
+    enter(PH_CONNECT);
+    return 0;
+}
+
+static void teardown(void)
+{
+    if (L.eps) {
+        for (int k = 0; k < L.connections; k++) {
+            lep *e = &L.eps[k];
+            if (e->ep) {
+                uv_timer_stop(&e->timer);
+                uv_check_stop(&e->check);
+                uv_close((uv_handle_t *)&e->timer, NULL);
+                uv_close((uv_handle_t *)&e->check, NULL);
+                ripp_ep_del(e->ep); /* resets what is still open; no hooks */
+            }
+            if (e->http)
+                ripp_http_client_del(e->http);
+            free(e->caps_body);
+            free(e->pending);
+        }
+    }
+    if (L.loop) {
+        uv_close((uv_handle_t *)&L.control, NULL);
+        uv_close((uv_handle_t *)&L.sigint, NULL);
+        uv_close((uv_handle_t *)&L.sigterm, NULL);
+        uv_run(L.loop, UV_RUN_DEFAULT);
+        uv_loop_close(L.loop);
+    }
+    free(L.eps);
+    free(L.cl);
+    ripp_es256_free(L.key);
+}
+
+int main(int argc, char **argv)
+{
+    int rv = parse_args(argc, argv);
+    if (rv)
+        return rv;
+    ripp_app_log_init("ripp-load", (enum ripp_log_level)L.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    /* every phase has its own bound; this one catches whatever they miss */
+    double budget = ns_to_s(CONNECT_TIMEOUT_NS) + L.ramp + L.setup_timeout + L.warmup +
+                    L.seconds + ns_to_s(TAIL_NS) + ns_to_s(DRAIN_NS) + 30;
+    signal(SIGALRM, on_alarm);
+    alarm((unsigned)ceil(budget));
+    fprintf(stderr, "ripp-load: %ld calls, %d connection(s)%s, ramp %.1f s, warm-up %.1f s, "
+                    "window %.1f s\n",
+            L.calls, L.connections, L.aligned ? " (aligned)" : "", L.ramp, L.warmup, L.seconds);
+    int status = setup();
+    if (status == 0) {
+        uv_run(L.loop, UV_RUN_DEFAULT);
+        status = report();
+    }
+    teardown();
+    return status;
+}

@@ -1,0 +1,297 @@
+/* Whole calls between a client engine and a server engine in virtual time, over the
+ * in-memory binding of fake_http.h: setup, events, striped media with acks, playout, the
+ * end, the CDR, rejection, and the server hold timer. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "fake_http.h"
+#include "ripp/passport.h"
+#include "ripp/store.h"
+
+#define TOKEN "sim-token-0123456789"
+
+typedef struct side {
+    const char *answer; /* "accept", "reject", "ring" */
+    uint64_t frames_out, played, played_present;
+    uint32_t next_payload;
+    int events[16];
+    int nev;
+    bool done;
+    ripp_ep_call *call;
+    enum ripp_call_outcome outcome;
+    ripp_stats stats;
+} side;
+
+static side srv, cli;
+
+static void on_call_new(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
+{
+    (void)ud;
+    (void)t;
+    srv.call = c;
+    ripp_event ev;
+    if (strcmp(srv.answer, "reject") == 0) {
+        ripp_event_init(&ev, RIPP_EV_REJECTED);
+    } else {
+        ripp_event_init(&ev, RIPP_EV_ALERTING);
+        ripp_ep_call_send(c, &ev, fk_current->now);
+        ripp_event_init(&ev, RIPP_EV_ACCEPTED);
+    }
+    ripp_ep_call_send(c, &ev, fk_current->now);
+}
+
+static void on_event(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local)
+{
+    side *s = ud;
+    (void)c;
+    (void)local;
+    if (s->nev < 16 && ev->type != RIPP_EV_OPEN_REVERSE)
+        s->events[s->nev++] = ev->type;
+}
+
+static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
+                          size_t cap)
+{
+    side *s = ud;
+    (void)c;
+    (void)cap;
+    *codec = RIPP_CODEC_PCMU;
+    memset(buf, (uint8_t)s->next_payload++, 160);
+    s->frames_out++;
+    return 160;
+}
+
+static void on_playout(void *ud, ripp_ep_call *c, const ripp_jbuf_out *out)
+{
+    side *s = ud;
+    (void)c;
+    if (s->played_present == 0 && !out->present)
+        return; /* before the first frame */
+    s->played++;
+    s->played_present += out->present;
+}
+
+static void on_done(void *ud, ripp_ep_call *c)
+{
+    side *s = ud;
+    s->done = true;
+    s->outcome = ripp_ep_call_fsm(c)->outcome;
+    s->stats = *ripp_ep_call_stats(c);
+}
+
+static int token_hash(void *ud, const char *token, char out[65])
+{
+    (void)ud;
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = token; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    snprintf(out, 65, "%064llx", (unsigned long long)h);
+    return 0;
+}
+
+static int verify_sig(void *ud, const ripp_trunk_rec *t, const uint8_t *d, size_t len,
+                      const uint8_t *sig, size_t siglen)
+{
+    (void)ud;
+    (void)t;
+    (void)d;
+    (void)len;
+    return siglen == 64 && sig[0] == 0x42 ? 0 : RIPP_ERR_AUTH;
+}
+
+static int sign_fake(void *ud, const uint8_t *d, size_t len, uint8_t sig[64])
+{
+    (void)ud;
+    (void)d;
+    (void)len;
+    memset(sig, 0x42, 64);
+    return 0;
+}
+
+static const ripp_ep_hooks srv_hooks = {.on_call_new = on_call_new, .on_event = on_event,
+                                        .next_frame = next_frame, .on_playout = on_playout,
+                                        .on_done = on_done, .token_hash = token_hash,
+                                        .verify_sig = verify_sig};
+static const ripp_ep_hooks cli_hooks = {.on_event = on_event, .next_frame = next_frame,
+                                        .on_playout = on_playout, .on_done = on_done};
+
+typedef struct world {
+    fk_net net;
+    ripp_env env;
+    ripp_store *store;
+    ripp_ep *server, *client;
+} world;
+
+static void world_init(world *w, ripp_ts latency, const char *answer)
+{
+    memset(&srv, 0, sizeof srv);
+    memset(&cli, 0, sizeof cli);
+    srv.answer = answer;
+    fk_init(&w->net, latency, &w->env);
+    int err = 0;
+    w->store = ripp_store_memory_new(&err);
+    assert_non_null(w->store);
+    ripp_trunk_rec t = {.id = "t1", .answer = "echo", .caps_json = "{}"};
+    assert_int_equal(w->store->ops->trunk_put(w->store->impl, &t), 0);
+    char h[65];
+    token_hash(NULL, TOKEN, h);
+    assert_int_equal(w->store->ops->token_add(w->store->impl, "t1", h), 0);
+    ripp_ep_config sc = {.role = RIPP_ROLE_SERVER, .env = &w->env, .store = w->store,
+                         .require_identity = true, .hold_timeout = 2 * RIPP_NS_PER_SEC};
+    w->server = ripp_ep_new(&sc, &srv_hooks, &srv, &err);
+    assert_non_null(w->server);
+    w->net.server = w->server;
+    ripp_ep_config cc = {.role = RIPP_ROLE_CLIENT, .env = &w->env, .http = &w->net.client};
+    w->client = ripp_ep_new(&cc, &cli_hooks, &cli, &err);
+    assert_non_null(w->client);
+}
+
+static void world_free(world *w)
+{
+    ripp_ep_del(w->client);
+    ripp_ep_del(w->server);
+    fk_shutdown(&w->net);
+    ripp_store_close(w->store);
+}
+
+static ripp_ep_call *place(world *w)
+{
+    ripp_passport pp = {.orig_tn = "14085550100", .dest_tn = "14085551212", .iat = 1795000000,
+                        .x5u = "https://sim.example/cert.pem"};
+    char identity[RIPP_IDENTITY_MAX];
+    assert_true(ripp_passport_sign(&pp, sign_fake, NULL, identity, sizeof identity) > 0);
+    ripp_place_opts o = {.trunk_url = "https://sim.example/trunks/t1", .token = TOKEN,
+                         .target = "14085551212@e164.arpa", .identity = identity};
+    int err = 0;
+    ripp_ep_call *c = ripp_ep_call_place(w->client, &o, w->net.now, &err);
+    assert_non_null(c);
+    cli.call = c;
+    return c;
+}
+
+static void run_call(ripp_ts latency, double seconds)
+{
+    world w;
+    world_init(&w, latency, "accept");
+    ripp_ep_call *c = place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + (ripp_ts)(seconds * 1e9));
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    ripp_ep_call_end(c, NULL, w.net.now);
+    fk_run(&w.net, w.client, w.server, w.net.now + 2 * RIPP_NS_PER_SEC);
+    assert_true(cli.done);
+    assert_true(srv.done);
+    assert_int_equal(cli.outcome, RIPP_OUTCOME_ENDED_LOCAL);
+    assert_int_equal(srv.outcome, RIPP_OUTCOME_ENDED_REMOTE);
+    /* events the client saw: alerting, accepted, and its own end */
+    assert_int_equal(cli.nev, 3);
+    assert_int_equal(cli.events[0], RIPP_EV_ALERTING);
+    assert_int_equal(cli.events[1], RIPP_EV_ACCEPTED);
+    assert_int_equal(cli.events[2], RIPP_EV_END);
+    /* media: every frame the client sent was acked, nothing lost, and the server played it */
+    /* media starts when the accepted event arrives, about three one-way trips in */
+    uint64_t expect = (uint64_t)((seconds - 3.0 * (double)latency / 1e9) * 50);
+    assert_true(cli.stats.sent >= expect - 3 && cli.stats.sent <= expect + 3);
+    assert_int_equal(cli.stats.acked, cli.stats.sent);
+    assert_int_equal(cli.stats.lost, 0);
+    assert_true(srv.stats.rx_frames >= cli.stats.sent - 1);
+    assert_int_equal(srv.stats.rx_late, 0);
+    assert_int_equal(srv.stats.rx_duplicates, 0);
+    /* the ack RTT is the two-way latency of the link */
+    uint64_t p50 = ripp_stats_rtt_quantile_us(&cli.stats, 0.5);
+    uint64_t rtt = 2 * latency / 1000;
+    assert_true(p50 + p50 / 8 + 20 >= rtt && p50 <= rtt + rtt / 8 + 20);
+    /* the other direction */
+    assert_true(srv.stats.sent >= expect - 3);
+    assert_true(srv.stats.acked + 2 >= srv.stats.sent);
+    /* what was in flight at the end (an RTT of frames) and in the jitter buffer is not played */
+    assert_true(cli.played_present + 2 * latency / (20 * RIPP_NS_PER_MS) + 12 >= srv.stats.sent);
+    /* the CDR */
+    ripp_cdr cdr;
+    assert_int_equal(w.store->ops->cdr_get(w.store->impl, ripp_ep_call_id(srv.call), &cdr), 0);
+    assert_string_equal(cdr.outcome, "ended_remote");
+    assert_string_equal(cdr.orig_tn, "14085550100");
+    assert_true(cdr.answer_ms > 0 && cdr.end_ms >= cdr.answer_ms);
+    world_free(&w);
+}
+
+static void call_lan(void **state)
+{
+    (void)state;
+    run_call(1 * RIPP_NS_PER_MS, 10);
+}
+
+static void call_wan(void **state)
+{
+    (void)state;
+    run_call(80 * RIPP_NS_PER_MS, 10); /* 160 ms RTT: about nine byways in flight */
+}
+
+static void call_rejected(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS, "reject");
+    ripp_ep_call *c = place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + 2 * RIPP_NS_PER_SEC);
+    assert_true(cli.done);
+    assert_int_equal(cli.outcome, RIPP_OUTCOME_REJECTED);
+    assert_int_equal(ripp_ep_call_fsm(c)->answered, false);
+    assert_int_equal(cli.stats.sent, 0);
+    world_free(&w);
+}
+
+static void unauthorised(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
+    ripp_place_opts o = {.trunk_url = "https://sim.example/trunks/t1", .token = "wrong",
+                         .target = "1@e164.arpa", .identity = "x.y.z"};
+    int err = 0;
+    ripp_ep_call *c = ripp_ep_call_place(w.client, &o, w.net.now, &err);
+    assert_non_null(c);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    assert_true(cli.done);
+    assert_int_equal(cli.outcome, RIPP_OUTCOME_FAILED);
+    assert_int_equal(ripp_ep_call_setup_status(c, NULL, 0), 401);
+    world_free(&w);
+}
+
+/* The client vanishes (every exchange reset): the server ends the call after the hold time. */
+static void hold_timer(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
+    place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    assert_non_null(srv.call);
+    for (size_t i = 0; i < w.net.nall; i++)
+        fk_reset(&w.net.all[i]->c.x, 0);
+    ripp_ts cut = w.net.now;
+    while (ripp_ep_call_fsm(srv.call)->state != RIPP_CALL_ENDED && w.net.now < cut + 5 * RIPP_NS_PER_SEC)
+        fk_run(&w.net, w.client, w.server, w.net.now + 20 * RIPP_NS_PER_MS);
+    assert_int_equal(ripp_ep_call_fsm(srv.call)->outcome, RIPP_OUTCOME_HOLD_TIMEOUT);
+    ripp_ts took = w.net.now - cut;
+    assert_true(took >= 2 * RIPP_NS_PER_SEC && took <= 2 * RIPP_NS_PER_SEC + 100 * RIPP_NS_PER_MS);
+    /* the client learns it from the 404s of its byways and gives up the call */
+    fk_run(&w.net, w.client, w.server, w.net.now + 4 * RIPP_NS_PER_SEC);
+    assert_true(srv.done);
+    assert_true(cli.done);
+    assert_int_equal(cli.outcome, RIPP_OUTCOME_TRANSPORT);
+    world_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(call_lan),     cmocka_unit_test(call_wan),
+        cmocka_unit_test(call_rejected), cmocka_unit_test(unauthorised),
+        cmocka_unit_test(hold_timer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
