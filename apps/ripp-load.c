@@ -36,6 +36,7 @@
 #define LAG_BUCKETS 2001 /* up to 100 ms; the last bucket holds everything above */
 #define CAPS_MAX 65536
 #define FAIL_SHOWN 5
+#define LOG_SHOWN 20 /* engine messages printed; the rest are only counted */
 
 static const char usage_text[] =
     "usage: ripp-load --trunk URL --token T --ca FILE --identity-key PEM --calls N\n"
@@ -162,6 +163,8 @@ typedef struct load {
     uint64_t lost_tail;
     long server_rss_kb;
     size_t conns_open;
+    uint64_t log_count[4];
+    int stalled_start, stalled_end;
 } load;
 
 static load L;
@@ -179,6 +182,21 @@ static void set_error(const char *fmt, ...)
 
 static double ns_to_s(ripp_ts ns) { return (double)ns / 1e9; }
 static ripp_ts s_to_ns(double s) { return (ripp_ts)(s * 1e9); }
+
+/* A loaded engine can say the same thing thousands of times a second; printing it all would
+ * cost the generator the CPU it needs for the calls. */
+static void on_log(void *ud, enum ripp_log_level level, const char *msg)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    (void)ud;
+    unsigned lv = (unsigned)level < 4 ? (unsigned)level : 3;
+    uint64_t n = L.log_count[0] + L.log_count[1] + L.log_count[2] + L.log_count[3];
+    L.log_count[lv]++;
+    if (n < LOG_SHOWN)
+        fprintf(stderr, "ripp-load %s %s\n", names[lv], msg);
+    else if (n == LOG_SHOWN)
+        fprintf(stderr, "ripp-load: further engine messages are only counted\n");
+}
 
 /* ---- measurements from /proc ---- */
 
@@ -589,6 +607,15 @@ static long live_calls(void)
     return n;
 }
 
+/* Engines whose media tick is held back by a POST that was never answered. */
+static int stalled_engines(void)
+{
+    int n = 0;
+    for (int k = 0; k < L.connections; k++)
+        n += lep_setup_pending(&L.eps[k]);
+    return n;
+}
+
 static void window_start(void)
 {
     for (long i = 0; i < L.placed; i++) {
@@ -597,6 +624,7 @@ static void window_start(void)
         lc->have_start = true;
     }
     L.live_start = live_calls();
+    L.stalled_start = stalled_engines();
     cpu_sample_take(&L.w0);
     if (L.server_pid > 0 && !L.w0.ok)
         set_error("server process %ld is gone (or /proc/%ld/stat unreadable)", L.server_pid,
@@ -618,6 +646,10 @@ static void window_end(void)
             window_add(call_stats(lc), &lc->start);
     }
     L.live_end = live_calls();
+    L.stalled_end = stalled_engines();
+    if (L.stalled_start || L.stalled_end)
+        set_error("%d engine(s) stalled behind a POST never answered; the window is not valid",
+                  L.stalled_start > L.stalled_end ? L.stalled_start : L.stalled_end);
     L.conns_open = 0;
     for (int k = 0; k < L.connections; k++)
         L.conns_open += ripp_h2_client_open_connections(L.eps[k].http);
@@ -647,7 +679,7 @@ static void start_ending(void)
     L.drain_deadline = L.phase_at + DRAIN_NS;
     for (long i = 0; i < L.placed; i++) {
         lcall *lc = &L.cl[i];
-        if (!lc->c || lc->done)
+        if (!lc->c || lc->done || ripp_ep_call_fsm(lc->c)->state == RIPP_CALL_SETUP_SENT)
             continue;
         lc->ended_by_us = true;
         ripp_ep_call_end(lc->c, NULL, lep_now(lc->e));
@@ -721,7 +753,8 @@ static void settle(ripp_ts now)
             lc->setup_failed = true;
             L.setup_failed++;
             note_failure(lc, "not answered within the setup timeout");
-            if (lc->c) {
+            /* a call still waiting for its POST cannot be ended (no call URI yet) */
+            if (lc->c && ripp_ep_call_fsm(lc->c)->state != RIPP_CALL_SETUP_SENT) {
                 lc->ended_by_us = true;
                 ripp_ep_call_end(lc->c, NULL, lep_now(lc->e));
                 lep_arm(lc->e);
@@ -942,6 +975,11 @@ static int report(void)
     for (long i = 0; i < L.placed; i++)
         ripp_stats_add(&all, call_stats(&L.cl[i]));
     json_object_set_new(o, "whole_calls", stats_json(&all));
+    json_object_set_new(o, "engines_stalled",
+                        json_integer(L.stalled_start > L.stalled_end ? L.stalled_start
+                                                                     : L.stalled_end));
+    json_object_set_new(o, "engine_errors", json_integer((json_int_t)L.log_count[0]));
+    json_object_set_new(o, "engine_warnings", json_integer((json_int_t)L.log_count[1]));
     json_t *fails = json_array();
     for (int i = 0; i < L.nfail_shown; i++)
         json_array_append_new(fails, json_string(L.fail_detail[i]));
@@ -1213,7 +1251,7 @@ int main(int argc, char **argv)
     int rv = parse_args(argc, argv);
     if (rv)
         return rv;
-    ripp_app_log_init("ripp-load", (enum ripp_log_level)L.log_level);
+    ripp_log_set_handler(on_log, NULL, (enum ripp_log_level)L.log_level);
     signal(SIGPIPE, SIG_IGN);
     /* every phase has its own bound; this one catches whatever they miss */
     double budget = ns_to_s(CONNECT_TIMEOUT_NS) + L.ramp + L.setup_timeout + L.warmup +

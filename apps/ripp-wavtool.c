@@ -13,6 +13,7 @@
 static const char usage_text[] =
     "usage: ripp-wavtool gen OUT.wav [--seconds S] [--seed N]\n"
     "       ripp-wavtool compare REF.wav TEST.wav [--max-lag-ms MS] [--skip-ms MS]\n"
+    "                    [--segment-ms MS]\n"
     "\n"
     "gen      writes S seconds (default 10) of a deterministic speech-like signal as an\n"
     "         8 kHz mono 16-bit WAV file; N (default 1) selects the signal.\n"
@@ -21,6 +22,10 @@ static const char usage_text[] =
     "         (default 0), and prints one JSON line:\n"
     "         "
     "{\"lag_ms\":..,\"xcorr\":..,\"snr_db\":..,\"overlap_s\":..,\"ref_s\":..,\"test_s\":..}\n"
+    "         With --segment-ms, each speech segment of MS ms is also matched at its own\n"
+    "         delay (a jitter buffer may step its playout delay during a call), adding\n"
+    "         seg_snr_db, seg_xcorr_mean, seg_xcorr_min, speech_segments, segments,\n"
+    "         lag_changes, lag_first_ms and lag_last_ms.\n"
     "\n"
     "Exit status: 0 success, 1 file or analysis error, 2 usage error.\n";
 
@@ -142,16 +147,19 @@ static int cmd_compare(int argc, char **argv)
 {
     const char *files[2] = {NULL, NULL};
     int nfiles = 0;
-    double max_lag_ms = 1000, skip_ms = 0;
+    double max_lag_ms = 1000, skip_ms = 0, segment_ms = 0;
 
     for (int i = 0; i < argc; i++) {
         if (is_help(argv[i])) {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--max-lag-ms") == 0 || strcmp(argv[i], "--skip-ms") == 0) {
+        if (strcmp(argv[i], "--max-lag-ms") == 0 || strcmp(argv[i], "--skip-ms") == 0 ||
+            strcmp(argv[i], "--segment-ms") == 0) {
             if (i + 1 >= argc) return usage_error("missing value for", argv[i]);
-            double *dst = strcmp(argv[i], "--max-lag-ms") == 0 ? &max_lag_ms : &skip_ms;
+            double *dst = strcmp(argv[i], "--max-lag-ms") == 0 ? &max_lag_ms
+                          : strcmp(argv[i], "--skip-ms") == 0  ? &skip_ms
+                                                               : &segment_ms;
             if (!parse_double(argv[i + 1], 0, 3600 * 1000.0, dst))
                 return usage_error("bad value", argv[i + 1]);
             i++;
@@ -179,10 +187,28 @@ static int cmd_compare(int argc, char **argv)
         goto out;
     }
     printf("{\"lag_ms\":%.3f,\"xcorr\":%.6f,\"snr_db\":%.3f,\"overlap_s\":%.3f,\"ref_s\":%.3f,"
-           "\"test_s\":%.3f}\n",
+           "\"test_s\":%.3f",
            (double)c.lag / RIPP_SAMPLES_PER_MS, c.xcorr, c.snr_db,
            (double)c.overlap / RIPP_PCM_RATE, (double)nref / RIPP_PCM_RATE,
            (double)ntest / RIPP_PCM_RATE);
+    if (segment_ms > 0) {
+        ripp_audio_segcmp sc;
+        size_t seg = (size_t)llround(segment_ms * RIPP_SAMPLES_PER_MS);
+        /* a playout delay may step by a few frames between segments */
+        err = ripp_audio_compare_segments(ref, nref, test, ntest, max_lag, seg,
+                                          60 * RIPP_SAMPLES_PER_MS, &sc);
+        if (err != 0) {
+            fprintf(stderr, "ripp-wavtool: cannot compare segments (%s)\n", ripp_strerror(err));
+            goto out;
+        }
+        printf(",\"seg_snr_db\":%.3f,\"seg_xcorr_mean\":%.6f,\"seg_xcorr_min\":%.6f,"
+               "\"speech_segments\":%zu,\"segments\":%zu,\"lag_changes\":%d,"
+               "\"lag_first_ms\":%.3f,\"lag_last_ms\":%.3f",
+               sc.snr_db, sc.xcorr_mean, sc.xcorr_min, sc.speech_segments, sc.segments,
+               sc.lag_changes, (double)sc.lag_first / RIPP_SAMPLES_PER_MS,
+               (double)sc.lag_last / RIPP_SAMPLES_PER_MS);
+    }
+    printf("}\n");
     rc = 0;
 out:
     free(ref);

@@ -248,7 +248,7 @@ struct ripp_tls_stream {
     struct addrinfo *addrs, *next_addr;
     int handles; /* libuv handles not yet closed */
     bool gai_pending;
-    bool server, detached, reading, over_high, peer_closed_cleanly, closed_handles;
+    bool server, detached, over_high, closed_handles;
     enum stream_state st;
     int close_error;
     unsigned writes_pending;
@@ -634,7 +634,6 @@ static void tls_input(ripp_tls_stream *s)
             continue;
         }
         if (n == 0) {
-            s->peer_closed_cleanly = true;
             stream_fail(s, 0);
             return;
         }
@@ -642,7 +641,7 @@ static void tls_input(ripp_tls_stream *s)
             if (s->in_len > 0 && ++spins < 1000) continue;
             break;
         }
-        if (!gnutls_error_is_fatal((int)n)) continue;
+        if (!gnutls_error_is_fatal((int)n) && ++spins < 1000) continue;
         ripp_log(RIPP_LOG_INFO, "tls: receive from %s: %s", s->host, gnutls_strerror((int)n));
         stream_fail(s, RIPP_ERR_CRYPTO);
         return;

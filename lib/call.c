@@ -107,6 +107,7 @@ static void apply(ripp_call *c, const ripp_event *ev, enum ripp_role sender, boo
         c->answered = true;
         break;
     case RIPP_EV_REJECTED:
+        c->end_code = ev->code; /* a peer may say which decline it was (486/600/603) */
         end_call(c, RIPP_OUTCOME_REJECTED);
         break;
     case RIPP_EV_FAILED:

@@ -116,6 +116,7 @@ ripp_ep_call *ep_call_new(ripp_ep *ep, const char *id, ripp_ts now)
     snprintf(c->path, sizeof c->path, "/call/%s", id);
     c->rx_seq_max = -1;
     ripp_caps_init_default(&c->peer_caps);
+    ripp_caps_init_default(&c->own_caps);
     size_t h = hash_id(c->id, ep->table_size);
     c->hnext = ep->table[h];
     ep->table[h] = c;
@@ -303,6 +304,12 @@ int ripp_ep_call_end(ripp_ep_call *c, const ripp_reason *reason, ripp_ts now)
     ripp_event_init(&ev, RIPP_EV_END);
     if (reason) {
         ev.reason = *reason;
+    } else if (!c->fsm.answered && c->fsm.role == RIPP_ROLE_CLIENT) {
+        /* a CANCEL, as SIP would say it */
+        ev.reason.present = true;
+        snprintf(ev.reason.protocol, sizeof ev.reason.protocol, "SIP");
+        ev.reason.cause = 487;
+        snprintf(ev.reason.text, sizeof ev.reason.text, "Request Terminated");
     } else {
         ev.reason.present = true;
         snprintf(ev.reason.protocol, sizeof ev.reason.protocol, "Q.850");
@@ -360,7 +367,9 @@ void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, si
     if (c->fsm.state == RIPP_CALL_ENDED)
         return;
     if (!c->rx_init) {
-        ripp_jbuf_config jc = {.frame_ms = b->hdr.frame_ms, .slot_size = EP_JBUF_SLOT};
+        /* 40 ms to start: enough for a LAN or loopback without an early adaptation */
+        ripp_jbuf_config jc = {.frame_ms = b->hdr.frame_ms, .slot_size = EP_JBUF_SLOT,
+                               .min_delay = 40 * RIPP_NS_PER_MS};
         if (ripp_jbuf_init(&c->rx, &jc, &c->tx.stats) < 0)
             return;
         c->rx_init = true;
@@ -529,14 +538,20 @@ void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
     if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick)
         return;
     ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS;
-    /* stay on the grid; skip intervals we slept through rather than bursting */
-    ep->next_tick += step;
+    /* Every interval gets its frame (the no-gap rule): a late wakeup catches up on the
+     * intervals it missed, up to EP_MAX_CATCHUP of them; beyond that the clock jumps. */
+    unsigned ticks = 0;
+    while (ep->next_tick <= now && ticks < EP_MAX_CATCHUP) {
+        ep->next_tick += step;
+        ticks++;
+    }
     if (ep->next_tick <= now)
         ep->next_tick = now - now % step + step;
     ripp_ep_call *next;
     for (ripp_ep_call *c = ep->calls; c; c = next) {
         next = c->next;
-        call_tick(c, now);
+        for (unsigned i = 0; i < ticks && c->fsm.state != RIPP_CALL_ENDED; i++)
+            call_tick(c, now);
         if (c->fsm.state != RIPP_CALL_ENDED)
             continue;
         if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {

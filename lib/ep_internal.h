@@ -11,6 +11,7 @@
 #define EP_MAX_LOG 64       /* events kept for replay on a new signaling GET */
 #define EP_MAX_COOKIES 10
 #define EP_MAX_COOKIE_LEN (5 * 1024)
+#define EP_MAX_CATCHUP 5    /* media intervals a late tick makes up for (100 ms) */
 #define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
 #define EP_JBUF_SLOT 512    /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
 
@@ -62,6 +63,7 @@ struct ripp_ep_call {
     uint32_t rx_frame_ms;
     int64_t rx_seq_max;
     ripp_caps peer_caps;
+    ripp_caps own_caps;            /* server: what the trunk accepts (its capAdv) */
     ep_bw *bws;                    /* every open exchange of the call */
     unsigned n_fwd, n_rev, n_ev_get;
     char **log;                    /* server: encoded events sent, for replay */

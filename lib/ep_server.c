@@ -259,6 +259,8 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req,
     snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s", authority ? authority : "localhost",
              c->path);
     ripp_call_init(&c->fsm, RIPP_ROLE_SERVER, c->uri, ep->cfg.hold_timeout, now);
+    if (t->caps_json[0])
+        ripp_caps_parse(&c->own_caps, t->caps_json, strlen(t->caps_json), NULL);
     ep_sched_init(c, false, now);
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
     ripp_call_rec *r = &c->rec;
@@ -411,9 +413,7 @@ static void open_byway(ripp_ep *ep, ripp_ep_call *c, ripp_xchg *x, const ripp_re
                rv == RIPP_ERR_LIMIT ? "longer than 1 KiB" : "unparsable or incomplete");
         return;
     }
-    ripp_caps own;
-    ripp_caps_init_default(&own);
-    if (hdr.codec == RIPP_CODEC_NONE || !ripp_caps_accepts(&own, hdr.codec)) {
+    if (hdr.codec == RIPP_CODEC_NONE || !ripp_caps_accepts(&c->own_caps, hdr.codec)) {
         refuse(ep, x, req, 415, "unsupported-codec", 488, "codec %s is not accepted",
                hdr.codec_name);
         return;

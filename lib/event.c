@@ -205,6 +205,10 @@ int64_t ripp_event_encode(const ripp_event *ev, char *out, size_t cap)
         JW_STR(&w, ev->call);
     }
     switch (ev->type) {
+    case RIPP_EV_REJECTED: /* code and reason are an extension here: which decline it was */
+        if (!ev->code && !ev->reason_phrase[0])
+            break;
+        /* fall through */
     case RIPP_EV_FAILED:
         jw_key(&w, "code");
         jw_int(&w, ev->code);
@@ -309,6 +313,7 @@ static int decode_typed(ripp_event *ev, json_t *o)
     int rc;
     int64_t x;
     switch (ev->type) {
+    case RIPP_EV_REJECTED:
     case RIPP_EV_FAILED:
         if ((v = json_object_get(o, "code"))) {
             if ((rc = get_int(v, INT32_MIN, INT32_MAX, &x)) != 0) return rc;

@@ -67,12 +67,17 @@ static ripp_ts frame_ns(const ripp_jbuf *jb)
 static void update_jitter(ripp_jbuf *jb, uint32_t seq, ripp_ts now)
 {
     double frame = (double)frame_ns(jb);
+    /* A burst of old frames (a flush after a reconnect) says little about the path: bound
+     * what one arrival can do to the estimates to what the delay could ever absorb. */
+    double cap = (double)jb->cfg.max_delay + frame;
     double offset =
         (double)now - (double)jb->anchor_rx - ((double)seq - (double)jb->anchor_seq) * frame;
+    if (offset > cap) offset = cap;
     if (jb->have_last) {
         double arrival = (double)now - (double)jb->last_rx;
         double nominal = ((double)seq - (double)jb->last_rx_seq) * frame;
         double d = fabs(arrival - nominal);
+        if (d > cap) d = cap;
         jb->jitter_ns += (d - jb->jitter_ns) / 16.0;
         if (offset > jb->offset_hw_ns)
             jb->offset_hw_ns = offset;
@@ -86,14 +91,16 @@ static void update_jitter(ripp_jbuf *jb, uint32_t seq, ripp_ts now)
     jb->last_rx_seq = seq;
 }
 
-/* Rounding up ignores this much excess: the estimate only decays towards zero, and clock
- * granularity alone produces jitter of this order. */
+/* The anchor frame's own slot already gives every frame a cushion of the whole delay: a
+ * frame is on time while its offset stays within it. So the cushion needed is the larger
+ * of the recent offset high-water mark and three times the jitter; the first millisecond
+ * above a frame boundary is ignored, since clock granularity alone causes that much. */
 #define JITTER_SLACK RIPP_NS_PER_MS
 
 static ripp_ts target_delay(const ripp_jbuf *jb)
 {
     ripp_ts frame = frame_ns(jb);
-    double want = (double)frame + 3.0 * jb->jitter_ns;
+    double want = 3.0 * jb->jitter_ns;
     if (jb->offset_hw_ns + jb->jitter_ns > want) want = jb->offset_hw_ns + jb->jitter_ns;
     want -= (double)JITTER_SLACK;
     if (want < 0) want = 0;

@@ -301,3 +301,73 @@ void ripp_audio_gen_speechlike(int16_t *pcm, size_t n, uint32_t seed)
             pcm[pos++] = faint ? (int16_t)((int)(ripp_media_xorshift32(&rng) % 9) - 4) : 0;
     }
 }
+
+int ripp_audio_compare_segments(const int16_t *ref, size_t nref, const int16_t *test,
+                                size_t ntest, long max_lag, size_t seg, long drift,
+                                ripp_audio_segcmp *out)
+{
+    ripp_audio_cmp g;
+    if (!out || seg < 80 || drift < 0)
+        return RIPP_ERR_INVAL;
+    int rc = ripp_audio_compare(ref, nref, test, ntest, max_lag, &g);
+    if (rc != 0)
+        return rc;
+    memset(out, 0, sizeof *out);
+    out->xcorr_min = 1;
+    double sig = 0, err = 0, xsum = 0;
+    long prev = g.lag;
+    bool first = true;
+    const double floor_rms = 32768.0 * pow(10.0, -50.0 / 20.0);
+    for (size_t s0 = 0; s0 + seg <= nref; s0 += seg) {
+        out->segments++;
+        double e = 0;
+        for (size_t i = s0; i < s0 + seg; i++)
+            e += (double)ref[i] * ref[i];
+        if (sqrt(e / (double)seg) < floor_rms)
+            continue;
+        long best_lag = -1;
+        double best = -2, best_err = 0;
+        for (long l = prev - drift; l <= prev + drift; l++) {
+            if (l < 0 || (size_t)l + s0 + seg > ntest)
+                continue;
+            double num = 0, et = 0;
+            const int16_t *t = test + s0 + (size_t)l;
+            for (size_t i = 0; i < seg; i++) {
+                num += (double)ref[s0 + i] * t[i];
+                et += (double)t[i] * t[i];
+            }
+            double c = et > 0 ? num / sqrt(e * et) : 0;
+            if (c > best) {
+                best = c;
+                best_lag = l;
+            }
+        }
+        if (best_lag < 0)
+            continue; /* the test signal ends before this segment */
+        const int16_t *t = test + s0 + (size_t)best_lag;
+        for (size_t i = 0; i < seg; i++) {
+            double d = (double)ref[s0 + i] - t[i];
+            best_err += d * d;
+        }
+        if (first)
+            out->lag_first = best_lag;
+        else if (best_lag != prev)
+            out->lag_changes++;
+        first = false;
+        prev = best_lag;
+        out->lag_last = best_lag;
+        out->speech_segments++;
+        sig += e;
+        err += best_err;
+        xsum += best;
+        if (best < out->xcorr_min)
+            out->xcorr_min = best;
+    }
+    if (!out->speech_segments)
+        return RIPP_ERR_INVAL;
+    out->xcorr_mean = xsum / (double)out->speech_segments;
+    out->snr_db = err > 0 ? 10 * log10(sig / err) : 200;
+    if (out->snr_db > 200)
+        out->snr_db = 200;
+    return 0;
+}

@@ -43,6 +43,9 @@ static const char usage[] =
     "\n"
     "SIGTERM or SIGINT ends every call with an end event and exits.\n";
 
+/* What rippd can receive beyond the defaults of §5.1 (G.711 A-law must be declared). */
+#define DEFAULT_CAPS "{\"audio/PCMA\":true}"
+
 typedef struct opts {
     const char *config, *listen, *cert, *key, *db, *public_authority, *answer, *state_dir;
     int port;
@@ -147,7 +150,7 @@ static int config_trunks(json_t *root)
             return die("config: every trunk needs %s", "\"id\" and \"identity_key\"");
         json_t *caps = json_object_get(t, "caps");
         char *caps_s = caps ? json_dumps(caps, JSON_COMPACT) : NULL;
-        int rv = add_trunk(id, NULL, answer ? answer : "echo", ik, caps_s ? caps_s : "{}");
+        int rv = add_trunk(id, NULL, answer ? answer : "echo", ik, caps_s ? caps_s : DEFAULT_CAPS);
         free(caps_s);
         if (rv)
             return rv;
@@ -340,7 +343,7 @@ int main(int argc, char **argv)
     if (o.dev) {
         char ipub[1100];
         snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
-        if (add_trunk(trunk_id, token, o.answer ? o.answer : "echo", ipub, "{}"))
+        if (add_trunk(trunk_id, token, o.answer ? o.answer : "echo", ipub, DEFAULT_CAPS))
             goto out;
     } else if (o.answer) {
         fprintf(stderr, "rippd: --answer applies to the --dev trunk; configure trunks with "

@@ -38,7 +38,7 @@ typedef struct ripp_call {
     enum ripp_call_outcome outcome;
     char uri[RIPP_URI_MAX];
     bool answered;
-    int end_code; /* failed: SIP code; end: reason cause when present */
+    int end_code; /* failed/rejected: SIP code; end: reason cause when present */
     ripp_reason end_reason;
     uint64_t next_seq_out; /* seq of the next event this side sends */
     int64_t last_seq_in;   /* last seq processed from the peer; -1 before any */

@@ -101,7 +101,8 @@ ripp_ep_call *ripp_ep_call_place(ripp_ep *ep, const ripp_place_opts *o, ripp_ts 
  * open-reverse, migrate; client: end, tnt). seq, direction, call and timestamp are filled.
  * Returns 0 or RIPP_ERR_STATE. Ending events start the closing of the call's byways. */
 int ripp_ep_call_send(ripp_ep_call *c, ripp_event *ev, ripp_ts now);
-/* Convenience: end with a reason (cause 16 "normal clearing" when reason is NULL). */
+/* Convenience: end with a reason. When reason is NULL: Q.850 cause 16 "normal clearing",
+ * or SIP 487 "Request Terminated" when a client cancels an unanswered call. */
 int ripp_ep_call_end(ripp_ep_call *c, const ripp_reason *reason, ripp_ts now);
 
 void ripp_ep_call_set_user(ripp_ep_call *c, void *user);

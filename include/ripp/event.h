@@ -16,7 +16,7 @@ enum ripp_event_type {
     RIPP_EV_UNKNOWN = 0, /* a name we do not know: ignored by the receiver (logged) */
     RIPP_EV_ALERTING,
     RIPP_EV_ACCEPTED, /* alias on input: "answered" (T00) */
-    RIPP_EV_REJECTED, /* alias on input: "declined" (T00) */
+    RIPP_EV_REJECTED, /* alias on input: "declined" (T00); may carry code + reason */
     RIPP_EV_FAILED,   /* code + reason */
     RIPP_EV_NOANSWER,
     RIPP_EV_END,          /* aliases on input: "terminated", any event with "ended":true */

@@ -61,8 +61,9 @@ typedef struct ripp_jbuf {
  * its offset (arrival minus anchor + (seq - s_anchor) * frame_ms) is at most the delay; H
  * is the largest recent offset, decaying towards the current one over ~64 frames, so that a
  * lasting step in the path delay (which J alone forgets) is followed too. The target delay
- * is max(frame_ms + 3 J, H + J) rounded up to a multiple of frame_ms (an excess below 1 ms
- * is ignored) and clamped to [min_delay, max_delay]. When the frame due next is missing or comfort
+ * is max(3 J, H + J) rounded up to a multiple of frame_ms (an excess below 1 ms is ignored)
+ * and clamped to [min_delay, max_delay]: the anchor's own slot already holds each frame for
+ * the delay, so no extra frame is added on top. When the frame due next is missing or comfort
  * noise, the delay grows by one frame by playing a concealed interval before it (the slot keeps
  * waiting), or shrinks by one frame by dropping it and playing the following slot at once. Until
  * the first pop, a frame older than the first one received moves the playout point back to it. */

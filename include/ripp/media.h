@@ -196,6 +196,23 @@ int ripp_audio_compare(const int16_t *ref, size_t nref, const int16_t *test, siz
  * measured from the start of test. */
 int ripp_audio_compare_skip(const int16_t *ref, size_t nref, const int16_t *test, size_t ntest,
                             long max_lag, size_t test_skip, ripp_audio_cmp *out);
+/* Segmental comparison, for paths with an adaptive jitter buffer whose playout delay may
+ * step by whole frames during a call (at a pause, by design): ref is cut into segments of
+ * seg samples; each segment with speech (RMS above -50 dBFS) is matched at its own lag,
+ * searched within +-drift samples of the previous segment's lag (the first one around the
+ * global lag of ripp_audio_compare). snr_db = 10 log10(sum ref^2 / sum err^2) over those
+ * segments; xcorr_mean/xcorr_min of their correlations; lag_changes counts segments whose
+ * lag differs from the previous speech segment's. */
+typedef struct ripp_audio_segcmp {
+    double snr_db, xcorr_mean, xcorr_min;
+    size_t segments, speech_segments;
+    long lag_first, lag_last;
+    int lag_changes;
+} ripp_audio_segcmp;
+int ripp_audio_compare_segments(const int16_t *ref, size_t nref, const int16_t *test,
+                                size_t ntest, long max_lag, size_t seg, long drift,
+                                ripp_audio_segcmp *out);
+
 /* A deterministic speech-like test signal: voiced syllables with moving pitch and
  * formant-like harmonics, with pauses. Syllables of 120-300 ms (pitch gliding within
  * 90-220 Hz through three formant resonators, peaks between -12 and -6 dBFS) alternate with

@@ -144,4 +144,4 @@ async function main() {
 }
 
 const timer = setTimeout(() => { console.error('FAIL: timeout'); process.exit(1); }, 60000);
-main().then(() => { clearTimeout(timer); }, (e) => { console.error('FAIL:', e.stack || e); process.exit(1); });
+main().then(() => { clearTimeout(timer); process.exit(0); }, (e) => { console.error('FAIL:', e.stack || e); process.exit(1); });

@@ -211,7 +211,15 @@ static void test_outcomes(void **st)
     reach(&c, RIPP_ROLE_CLIENT, RIPP_CALL_ALERTING);
     assert_int_equal(recv_ev(&c, RIPP_EV_REJECTED), 0);
     assert_int_equal(c.outcome, RIPP_OUTCOME_REJECTED);
+    assert_int_equal(c.end_code, 0);
     assert_false(c.answered);
+
+    reach(&c, RIPP_ROLE_CLIENT, RIPP_CALL_CREATED);
+    ev = mk(RIPP_EV_REJECTED);
+    ev.code = 603;
+    assert_int_equal(ripp_call_on_event(&c, &ev, T0), 0);
+    assert_int_equal(c.outcome, RIPP_OUTCOME_REJECTED);
+    assert_int_equal(c.end_code, 603);
 
     reach(&c, RIPP_ROLE_CLIENT, RIPP_CALL_CREATED);
     ev = mk(RIPP_EV_FAILED);

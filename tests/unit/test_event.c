@@ -642,10 +642,30 @@ static void test_stream_writer(void **state)
     assert_int_equal(s.evs[1].type, RIPP_EV_ALERTING);
 }
 
+/* rejected may say which decline it was: code and reason, only when set */
+static void test_rejected_code(void **state)
+{
+    (void)state;
+    ripp_event ev, back;
+    char buf[512];
+    ripp_event_init(&ev, RIPP_EV_REJECTED);
+    assert_true(ripp_event_encode(&ev, buf, sizeof buf) > 0);
+    assert_string_equal(buf, "{\"name\":\"rejected\"}");
+    ev.code = 486;
+    snprintf(ev.reason_phrase, sizeof ev.reason_phrase, "Busy Here");
+    assert_true(ripp_event_encode(&ev, buf, sizeof buf) > 0);
+    assert_string_equal(buf, "{\"name\":\"rejected\",\"code\":486,\"reason\":\"Busy Here\"}");
+    assert_int_equal(ripp_event_decode(&back, buf, strlen(buf)), 0);
+    assert_int_equal(back.type, RIPP_EV_REJECTED);
+    assert_int_equal(back.code, 486);
+    assert_string_equal(back.reason_phrase, "Busy Here");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_rejected_code),
         cmocka_unit_test(test_encode_each_type),
         cmocka_unit_test(test_encode_escaping_and_limits),
         cmocka_unit_test(test_roundtrip_all_types),

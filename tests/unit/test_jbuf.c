@@ -339,6 +339,28 @@ static void test_adaptation_shrinks(void **st)
     ripp_jbuf_free(&jb);
 }
 
+/* A burst of old frames (a flush after a reconnect) is dropped as late and does not keep
+ * the delay up for long. */
+static void test_burst_recovers(void **st)
+{
+    (void)st;
+    ripp_jbuf jb;
+    ripp_stats s;
+    ripp_stats_init(&s);
+    assert_int_equal(ripp_jbuf_init(&jb, NULL, &s), 0);
+    struct run r = run_jitter(&jb, &s, 0, T0, 0, 2, 0);
+    assert_int_equal(r.delay_end, 20 * MS);
+    ripp_ts t = T0 + 2000 * MS;
+    for (uint32_t seq = 0; seq < 50; seq++)
+        assert_int_equal(put(&jb, seq, t), RIPP_ERR_LATE);
+    assert_int_equal(s.rx_late, 50);
+    struct run r2 = run_jitter(&jb, &s, 100, t, 0, 10, 0);
+    assert_int_equal(r2.late, 0);
+    assert_true(r2.delay_max <= 200 * MS);
+    assert_int_equal(r2.delay_end, 20 * MS);
+    ripp_jbuf_free(&jb);
+}
+
 #ifdef HAVE_ALLOC_HOOKS
 static unsigned long allocs;
 static void on_malloc(const volatile void *p, size_t n)
@@ -387,15 +409,11 @@ static void test_no_alloc_after_init(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init),
-        cmocka_unit_test(test_ordering),
-        cmocka_unit_test(test_dup_late),
-        cmocka_unit_test(test_early_reorder),
-        cmocka_unit_test(test_conceal_gap),
-        cmocka_unit_test(test_capacity),
-        cmocka_unit_test(test_adaptation),
-        cmocka_unit_test(test_adaptation_shrinks),
-        cmocka_unit_test(test_no_alloc_after_init),
+        cmocka_unit_test(test_init),           cmocka_unit_test(test_ordering),
+        cmocka_unit_test(test_dup_late),       cmocka_unit_test(test_early_reorder),
+        cmocka_unit_test(test_conceal_gap),    cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_adaptation),     cmocka_unit_test(test_adaptation_shrinks),
+        cmocka_unit_test(test_burst_recovers), cmocka_unit_test(test_no_alloc_after_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
