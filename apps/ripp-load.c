@@ -332,9 +332,11 @@ static void lep_arm(lep *e)
         return;
     }
     ripp_ts now = lep_now(e);
-    /* libuv timers count from the loop's cached time in whole ms: refresh it, round up */
+    /* libuv timers count from the loop's cached time in whole ms: refresh it and round up.
+     * Never 0: libuv 1.44 runs a timer started with 0 from a timer callback again before
+     * it polls, so a tick that overran its interval would starve the sockets. */
     uv_update_time(e->L->loop);
-    uint64_t ms = when > now ? (when - now + RIPP_NS_PER_MS - 1) / RIPP_NS_PER_MS : 0;
+    uint64_t ms = when > now ? (when - now + RIPP_NS_PER_MS - 1) / RIPP_NS_PER_MS : 1;
     uv_timer_start(&e->timer, lep_on_timer, ms, 0);
 }
 

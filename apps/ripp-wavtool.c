@@ -24,7 +24,8 @@ static const char usage_text[] =
     "{\"lag_ms\":..,\"xcorr\":..,\"snr_db\":..,\"overlap_s\":..,\"ref_s\":..,\"test_s\":..}\n"
     "         With --segment-ms, each speech segment of MS ms is also matched at its own\n"
     "         delay (a jitter buffer may step its playout delay during a call), adding\n"
-    "         seg_snr_db, seg_xcorr_mean, seg_xcorr_min, speech_segments, segments,\n"
+    "         seg_snr_db, seg_snr_median_db, seg_xcorr_mean, seg_xcorr_min,\n"
+    "         speech_segments, segments,\n"
     "         lag_changes, lag_first_ms and lag_last_ms.\n"
     "\n"
     "Exit status: 0 success, 1 file or analysis error, 2 usage error.\n";
@@ -201,10 +202,10 @@ static int cmd_compare(int argc, char **argv)
             fprintf(stderr, "ripp-wavtool: cannot compare segments (%s)\n", ripp_strerror(err));
             goto out;
         }
-        printf(",\"seg_snr_db\":%.3f,\"seg_xcorr_mean\":%.6f,\"seg_xcorr_min\":%.6f,"
+        printf(",\"seg_snr_db\":%.3f,\"seg_snr_median_db\":%.3f,\"seg_xcorr_mean\":%.6f,\"seg_xcorr_min\":%.6f,"
                "\"speech_segments\":%zu,\"segments\":%zu,\"lag_changes\":%d,"
                "\"lag_first_ms\":%.3f,\"lag_last_ms\":%.3f",
-               sc.snr_db, sc.xcorr_mean, sc.xcorr_min, sc.speech_segments, sc.segments,
+               sc.snr_db, sc.snr_median_db, sc.xcorr_mean, sc.xcorr_min, sc.speech_segments, sc.segments,
                sc.lag_changes, (double)sc.lag_first / RIPP_SAMPLES_PER_MS,
                (double)sc.lag_last / RIPP_SAMPLES_PER_MS);
     }

@@ -382,21 +382,16 @@ void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, si
     ripp_jbuf_put(&c->rx, (uint32_t)seq, b->hdr.codec, payload, len, now);
 }
 
-typedef struct {
-    ep_bw *b;
-    ripp_ts now;
-} cb_ctx;
-
 int ep_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len)
 {
-    cb_ctx *ctx = ud;
+    ep_ctx *ctx = ud;
     ep_media_on_frame(ctx->b, seq_offset, payload, len, ctx->now);
     return 0;
 }
 
 int ep_ack_cb(void *ud, const ripp_ack *ack)
 {
-    cb_ctx *ctx = ud;
+    ep_ctx *ctx = ud;
     ep_bw *b = ctx->b;
     if (b->call && b->sched_idx >= 0)
         ripp_sched_on_ack(&b->call->tx, b->sched_idx, ack, ctx->now);

@@ -279,14 +279,9 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
     }
 }
 
-typedef struct {
-    ep_bw *b;
-    ripp_ts now;
-} cli_ctx;
-
 static int client_event_cb(void *ud, const ripp_event *ev)
 {
-    cli_ctx *ctx = ud;
+    ep_ctx *ctx = ud;
     if (!ctx->b->call)
         return 0;
     return ep_call_on_peer_event(ctx->b->call, ev, ctx->now);
@@ -294,7 +289,7 @@ static int client_event_cb(void *ud, const ripp_event *ev)
 
 static int client_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len)
 {
-    cli_ctx *ctx = ud;
+    ep_ctx *ctx = ud;
     if (ctx->b->kind == BW_MEDIA_RX)
         ep_media_on_frame(ctx->b, seq_offset, payload, len, ctx->now);
     return 0;
@@ -306,7 +301,7 @@ static void on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
     (void)x;
     if (!b->call)
         return;
-    cli_ctx ctx = {b, ep_now(b->ep)};
+    ep_ctx ctx = {b, ep_now(b->ep)};
     int rv = 0;
     switch (b->kind) {
     case BW_SETUP:

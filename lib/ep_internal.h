@@ -101,6 +101,12 @@ struct ripp_ep {
     ripp_ep_counters counters;
 };
 
+/* What the parsers' callbacks need: the byway and the time of the data's arrival. */
+typedef struct ep_ctx {
+    ep_bw *b;
+    ripp_ts now;
+} ep_ctx;
+
 /* ep.c */
 uint64_t ep_wall_us(const ripp_ep *ep);
 ripp_ts ep_now(const ripp_ep *ep);

@@ -552,14 +552,9 @@ void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp
 
 /* ---- byway callbacks ---- */
 
-typedef struct {
-    ep_bw *b;
-    ripp_ts now;
-} srv_ctx;
-
 static int server_event_cb(void *ud, const ripp_event *ev)
 {
-    srv_ctx *ctx = ud;
+    ep_ctx *ctx = ud;
     if (!ctx->b->call)
         return 0;
     return ep_call_on_peer_event(ctx->b->call, ev, ctx->now);
@@ -567,7 +562,7 @@ static int server_event_cb(void *ud, const ripp_event *ev)
 
 static int server_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len)
 {
-    srv_ctx *ctx = ud;
+    ep_ctx *ctx = ud;
     ep_bw *b = ctx->b;
     if (b->kind != BW_MEDIA_RX)
         return 0;
@@ -590,7 +585,7 @@ static void on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
     (void)x;
     if (!b->call)
         return;
-    srv_ctx ctx = {b, ep_now(b->ep)};
+    ep_ctx ctx = {b, ep_now(b->ep)};
     int rv;
     switch (b->kind) {
     case BW_EV_RX:

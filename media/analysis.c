@@ -302,6 +302,12 @@ void ripp_audio_gen_speechlike(int16_t *pcm, size_t n, uint32_t seed)
     }
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 int ripp_audio_compare_segments(const int16_t *ref, size_t nref, const int16_t *test,
                                 size_t ntest, long max_lag, size_t seg, long drift,
                                 ripp_audio_segcmp *out)
@@ -314,6 +320,9 @@ int ripp_audio_compare_segments(const int16_t *ref, size_t nref, const int16_t *
         return rc;
     memset(out, 0, sizeof *out);
     out->xcorr_min = 1;
+    double *snrs = malloc((nref / seg + 1) * sizeof *snrs);
+    if (!snrs)
+        return RIPP_ERR_NOMEM;
     double sig = 0, err = 0, xsum = 0;
     long prev = g.lag;
     bool first = true;
@@ -356,6 +365,7 @@ int ripp_audio_compare_segments(const int16_t *ref, size_t nref, const int16_t *
         first = false;
         prev = best_lag;
         out->lag_last = best_lag;
+        snrs[out->speech_segments] = best_err > 0 ? 10 * log10(e / best_err) : 200;
         out->speech_segments++;
         sig += e;
         err += best_err;
@@ -363,8 +373,16 @@ int ripp_audio_compare_segments(const int16_t *ref, size_t nref, const int16_t *
         if (best < out->xcorr_min)
             out->xcorr_min = best;
     }
-    if (!out->speech_segments)
+    if (!out->speech_segments) {
+        free(snrs);
         return RIPP_ERR_INVAL;
+    }
+    qsort(snrs, out->speech_segments, sizeof *snrs, cmp_double);
+    size_t m = out->speech_segments;
+    out->snr_median_db = m % 2 ? snrs[m / 2] : (snrs[m / 2 - 1] + snrs[m / 2]) / 2;
+    if (out->snr_median_db > 200)
+        out->snr_median_db = 200;
+    free(snrs);
     out->xcorr_mean = xsum / (double)out->speech_segments;
     out->snr_db = err > 0 ? 10 * log10(sig / err) : 200;
     if (out->snr_db > 200)

@@ -84,6 +84,16 @@ int answer_parse(const char *s, answer_spec *out, char *err, size_t errcap)
 
 static ripp_ts secs(double s) { return (ripp_ts)(s * 1e9); }
 
+/* The trunk cannot take the call (misconfigured answer mode, unreadable file). */
+static void fail_call(ripp_ep_call *c, ripp_ts now)
+{
+    ripp_event ev;
+    ripp_event_init(&ev, RIPP_EV_FAILED);
+    ev.code = 500;
+    snprintf(ev.reason_phrase, sizeof ev.reason_phrase, "%s", ripp_sip_reason(500));
+    ripp_ep_call_send(c, &ev, now);
+}
+
 static void answer_now(ripp_ep_call *c, app_call *a, ripp_ts now)
 {
     ripp_event ev;
@@ -101,11 +111,7 @@ static void on_call_new(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
     if (!a || answer_parse(t->answer, &a->spec, err, sizeof err) < 0) {
         ripp_log(RIPP_LOG_ERROR, "trunk %s: %s", t->id, a ? err : "out of memory");
         free(a);
-        ripp_event ev;
-        ripp_event_init(&ev, RIPP_EV_FAILED);
-        ev.code = 500;
-        snprintf(ev.reason_phrase, sizeof ev.reason_phrase, "Server Internal Error");
-        ripp_ep_call_send(c, &ev, now);
+        fail_call(c, now);
         return;
     }
     ripp_ep_call_set_user(c, a);
@@ -133,11 +139,7 @@ static void on_call_new(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
     a->media = ripp_callmedia_new(&mc, &rv, err, sizeof err);
     if (!a->media) {
         ripp_log(RIPP_LOG_ERROR, "call %s: media: %s", ripp_ep_call_id(c), err);
-        ripp_event ev;
-        ripp_event_init(&ev, RIPP_EV_FAILED);
-        ev.code = 500;
-        snprintf(ev.reason_phrase, sizeof ev.reason_phrase, "Server Internal Error");
-        ripp_ep_call_send(c, &ev, now);
+        fail_call(c, now);
         return;
     }
     ripp_event ev;

@@ -201,10 +201,12 @@ int ripp_audio_compare_skip(const int16_t *ref, size_t nref, const int16_t *test
  * seg samples; each segment with speech (RMS above -50 dBFS) is matched at its own lag,
  * searched within +-drift samples of the previous segment's lag (the first one around the
  * global lag of ripp_audio_compare). snr_db = 10 log10(sum ref^2 / sum err^2) over those
- * segments; xcorr_mean/xcorr_min of their correlations; lag_changes counts segments whose
- * lag differs from the previous speech segment's. */
+ * segments, and snr_median_db the median of the segments' own SNRs (robust to a few damaged
+ * segments, e.g. frames concealed on a starved CPU); xcorr_mean/xcorr_min of their
+ * correlations; lag_changes counts segments whose lag differs from the previous speech
+ * segment's. */
 typedef struct ripp_audio_segcmp {
-    double snr_db, xcorr_mean, xcorr_min;
+    double snr_db, snr_median_db, xcorr_mean, xcorr_min;
     size_t segments, speech_segments;
     long lag_first, lag_last;
     int lag_changes;

@@ -463,8 +463,9 @@ static void duplex_tick(uv_timer_t *t)
     creq *r = t->data;
     if (!r->x) return;
     if (F->dsent < 50) {
-        /* Every earlier record but the last one must already be back. */
-        if (F->dsent >= 2 && r->blen < (size_t)(F->dsent - 1) * 160) F->live_violations++;
+        /* Earlier records come back while we keep sending: allow a lag of a few records
+         * (a loaded machine), never a wait for the end of the body. */
+        if (F->dsent >= 5 && r->blen < (size_t)(F->dsent - 4) * 160) F->live_violations++;
         uint8_t *rec = F->dbuf + F->dsent * 160;
         for (int j = 0; j < 160; j++)
             rec[j] = (uint8_t)(F->dsent * 7 + j * 13);
@@ -476,6 +477,9 @@ static void duplex_tick(uv_timer_t *t)
     if (r->blen == sizeof F->dbuf && !F->dended) {
         /* All echoed while our body is still open: true full duplex. */
         assert_false(r->ended);
+        assert_int_equal(F->n_sreqs, 1);
+        assert_false(F->sreqs[0].ended);
+        assert_int_equal(F->sreqs[0].received, sizeof F->dbuf);
         assert_int_equal(ripp_xchg_end(r->x), 0);
         assert_int_equal(ripp_xchg_write(r->x, (const uint8_t *)"x", 1), RIPP_ERR_STATE);
         F->dended = true;
