@@ -27,6 +27,8 @@ static const char usage[] =
     "  --key FILE            TLS private key (PEM)\n"
     "  --db FILE             SQLite database (default rippd.db)\n"
     "  --public-authority H  host[:port] of the call URIs (default: the request's)\n"
+    "  --set-cookie VALUE    a Set-Cookie value sent with every call creation, e.g. an\n"
+    "                        instance cookie for a sticky load balancer\n"
     "  --hold-timeout MS     end a call after this long without a signaling byway\n"
     "                        (default 5000; 1000 is the strict -03 value)\n"
     "  --answer MODE         answer mode of the --dev trunk: echo, play:FILE, record:DIR,\n"
@@ -48,6 +50,7 @@ static const char usage[] =
 
 typedef struct opts {
     const char *config, *listen, *cert, *key, *db, *public_authority, *answer, *state_dir;
+    const char *set_cookie;
     int port;
     long hold_ms;
     bool dev, cdrs;
@@ -122,6 +125,7 @@ static int load_config(opts *o, json_t **root_out)
     STR("key", key)
     STR("db", db)
     STR("public_authority", public_authority)
+    STR("set_cookie", set_cookie)
 #undef STR
     if ((v = json_object_get(root, "port")) && json_is_integer(v) && !o->port)
         o->port = (int)json_integer_value(v);
@@ -274,6 +278,7 @@ int main(int argc, char **argv)
         {"key", required_argument, 0, 'K'},     {"db", required_argument, 0, 'd'},
         {"public-authority", required_argument, 0, 'A'},
         {"hold-timeout", required_argument, 0, 'H'},
+        {"set-cookie", required_argument, 0, 'S'},
         {"answer", required_argument, 0, 'a'},  {"dev", no_argument, 0, 'D'},
         {"state-dir", required_argument, 0, 's'}, {"cdrs", no_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
@@ -299,6 +304,7 @@ int main(int argc, char **argv)
                 return die("--hold-timeout: milliseconds >= 100, not %s", optarg);
             break;
         case 'a': o.answer = optarg; break;
+        case 'S': o.set_cookie = optarg; break;
         case 'D': o.dev = true; break;
         case 's': o.state_dir = optarg; break;
         case 'R': o.cdrs = true; break;
@@ -362,7 +368,12 @@ int main(int argc, char **argv)
         .public_authority = o.public_authority,
         .hold_timeout = o.hold_ms ? (ripp_ts)o.hold_ms * RIPP_NS_PER_MS : 0,
         .require_identity = true,
+        .set_cookie = o.set_cookie,
     };
+    if (o.set_cookie && (strlen(o.set_cookie) > 5 * 1024 || !strchr(o.set_cookie, '='))) {
+        die("--set-cookie: NAME=VALUE[; attributes] of at most 5 KiB, not %s", o.set_cookie);
+        goto out;
+    }
     app.ep = ripp_ep_new(&ec, &rippd_hooks, &app, &rv);
     if (!app.ep) {
         die("engine: %s", ripp_strerror(rv));
@@ -372,6 +383,8 @@ int main(int argc, char **argv)
         .host = o.listen ? o.listen : "127.0.0.1",
         .port = o.dev && !o.port ? 0 : (o.port ? o.port : 8443),
         .tls = {.cert_file = o.cert, .key_file = o.key},
+        /* a client instance carries all its calls on one connection: ~13 streams a call */
+        .max_concurrent_streams = 100000,
     };
     server = ripp_h2_server_new(loop, &sc, on_request, &app, &rv, err, sizeof err);
     if (!server) {

@@ -54,6 +54,8 @@ typedef struct fk_net {
     size_t nq, capq;
     ripp_ep *server;
     size_t streams_open;
+    uint64_t call_requests, call_requests_with_cookie; /* requests to call URIs */
+    char cookie_seen[256];
     fk_stream **all;
     size_t nall;
     uint64_t wall_base_us;
@@ -225,6 +227,14 @@ static void fk_deliver(fk_net *n, fk_msg *m)
     const ripp_xchg_cbs *cb = to->x.cbs;
     switch (m->kind) {
     case FK_REQUEST: {
+        if (strncmp(s->path, "/call/", 6) == 0) {
+            n->call_requests++;
+            for (size_t i = 0; i < s->nh; i++)
+                if (strcmp(s->hdrs[i].name, "cookie") == 0) {
+                    n->call_requests_with_cookie++;
+                    snprintf(n->cookie_seen, sizeof n->cookie_seen, "%s", s->hdrs[i].value);
+                }
+        }
         ripp_request req = {.method = s->method, .path = s->path, .query = s->query,
                             .authority = "sim.example", .scheme = "https", .hdrs = s->hdrs,
                             .n_hdrs = s->nh};

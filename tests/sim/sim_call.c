@@ -126,6 +126,8 @@ typedef struct world {
     ripp_ep *server, *client;
 } world;
 
+static const char *sim_set_cookie;
+
 static void world_init(world *w, ripp_ts latency, const char *answer)
 {
     memset(&srv, 0, sizeof srv);
@@ -141,7 +143,8 @@ static void world_init(world *w, ripp_ts latency, const char *answer)
     token_hash(NULL, TOKEN, h);
     assert_int_equal(w->store->ops->token_add(w->store->impl, "t1", h), 0);
     ripp_ep_config sc = {.role = RIPP_ROLE_SERVER, .env = &w->env, .store = w->store,
-                         .require_identity = true, .hold_timeout = 2 * RIPP_NS_PER_SEC};
+                         .require_identity = true, .hold_timeout = 2 * RIPP_NS_PER_SEC,
+                         .set_cookie = sim_set_cookie};
     w->server = ripp_ep_new(&sc, &srv_hooks, &srv, &err);
     assert_non_null(w->server);
     w->net.server = w->server;
@@ -286,12 +289,30 @@ static void hold_timer(void **state)
     world_free(&w);
 }
 
+/* A cookie set with the 201 goes back on every request to the call (M50, M62). */
+static void cookies(void **state)
+{
+    (void)state;
+    world w;
+    sim_set_cookie = "ripp_node=a1b2; Path=/; Secure; HttpOnly";
+    world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
+    sim_set_cookie = NULL;
+    ripp_ep_call *c = place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    ripp_ep_call_end(c, NULL, w.net.now);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    assert_true(w.net.call_requests >= 13); /* GET, PUT, 10 reverse, >= 1 forward */
+    assert_int_equal(w.net.call_requests_with_cookie, w.net.call_requests);
+    assert_string_equal(w.net.cookie_seen, "ripp_node=a1b2");
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(call_lan),     cmocka_unit_test(call_wan),
         cmocka_unit_test(call_rejected), cmocka_unit_test(unauthorised),
-        cmocka_unit_test(hold_timer),
+        cmocka_unit_test(hold_timer),   cmocka_unit_test(cookies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
