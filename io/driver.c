@@ -11,8 +11,7 @@ static void on_timer(uv_timer_t *t);
 static void arm(ripp_driver *d)
 {
     ripp_ts when = ripp_ep_expiry(d->ep);
-    if (when == d->armed)
-        return;
+    if (when == d->armed) return;
     d->armed = when;
     if (when == RIPP_TS_NEVER) {
         uv_timer_stop(&d->timer);
@@ -49,7 +48,10 @@ int ripp_driver_init(ripp_driver *d, uv_loop_t *loop, ripp_ep *ep)
     return 0;
 }
 
-void ripp_driver_kick(ripp_driver *d) { arm(d); }
+void ripp_driver_kick(ripp_driver *d)
+{
+    arm(d);
+}
 
 void ripp_driver_close(ripp_driver *d)
 {
@@ -84,7 +86,6 @@ int ripp_app_log_level(const char *name)
 {
     static const char *names[] = {"error", "warn", "info", "debug"};
     for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0)
-            return i;
+        if (strcmp(name, names[i]) == 0) return i;
     return -1;
 }

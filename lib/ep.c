@@ -6,8 +6,14 @@
 
 #include "ep_internal.h"
 
-uint64_t ep_wall_us(const ripp_ep *ep) { return ep->cfg.env->wall_us(ep->cfg.env->ud); }
-ripp_ts ep_now(const ripp_ep *ep) { return ep->cfg.env->mono_ns(ep->cfg.env->ud); }
+uint64_t ep_wall_us(const ripp_ep *ep)
+{
+    return ep->cfg.env->wall_us(ep->cfg.env->ud);
+}
+ripp_ts ep_now(const ripp_ep *ep)
+{
+    return ep->cfg.env->mono_ns(ep->cfg.env->ud);
+}
 
 static size_t hash_id(const char *s, size_t n)
 {
@@ -21,31 +27,21 @@ ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void
 {
     int rv = RIPP_ERR_INVAL;
     ripp_ep *ep = NULL;
-    if (!cfg || !hooks || !cfg->env || !cfg->env->wall_us || !cfg->env->mono_ns)
-        goto out;
-    if (cfg->role == RIPP_ROLE_SERVER && (!cfg->store || !hooks->token_hash))
-        goto out;
-    if (cfg->role == RIPP_ROLE_CLIENT && !cfg->http)
-        goto out;
+    if (!cfg || !hooks || !cfg->env || !cfg->env->wall_us || !cfg->env->mono_ns) goto out;
+    if (cfg->role == RIPP_ROLE_SERVER && (!cfg->store || !hooks->token_hash)) goto out;
+    if (cfg->role == RIPP_ROLE_CLIENT && !cfg->http) goto out;
     rv = RIPP_ERR_NOMEM;
     ep = calloc(1, sizeof *ep);
-    if (!ep)
-        goto out;
+    if (!ep) goto out;
     ep->cfg = *cfg;
     ep->hooks = *hooks;
     ep->ud = ud;
-    if (!ep->cfg.frame_ms)
-        ep->cfg.frame_ms = 20;
-    if (!ep->cfg.hold_timeout)
-        ep->cfg.hold_timeout = 5 * RIPP_NS_PER_SEC;
-    if (!ep->cfg.linger)
-        ep->cfg.linger = 30 * RIPP_NS_PER_SEC;
-    if (!ep->cfg.reverse_byways)
-        ep->cfg.reverse_byways = 10;
-    if (ep->cfg.reverse_byways > RIPP_MAX_BYWAYS)
-        ep->cfg.reverse_byways = RIPP_MAX_BYWAYS;
-    if (!ep->cfg.close_grace)
-        ep->cfg.close_grace = 3 * RIPP_NS_PER_SEC;
+    if (!ep->cfg.frame_ms) ep->cfg.frame_ms = 20;
+    if (!ep->cfg.hold_timeout) ep->cfg.hold_timeout = 5 * RIPP_NS_PER_SEC;
+    if (!ep->cfg.linger) ep->cfg.linger = 30 * RIPP_NS_PER_SEC;
+    if (!ep->cfg.reverse_byways) ep->cfg.reverse_byways = 10;
+    if (ep->cfg.reverse_byways > RIPP_MAX_BYWAYS) ep->cfg.reverse_byways = RIPP_MAX_BYWAYS;
+    if (!ep->cfg.close_grace) ep->cfg.close_grace = 3 * RIPP_NS_PER_SEC;
     ep->table_size = 4099;
     ep->table = calloc(ep->table_size, sizeof *ep->table);
     if (!ep->table) {
@@ -56,8 +52,7 @@ ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void
     ep->next_tick = RIPP_TS_NEVER;
     rv = 0;
 out:
-    if (err)
-        *err = rv;
+    if (err) *err = rv;
     return ep;
 }
 
@@ -68,17 +63,14 @@ void ep_call_free(ripp_ep_call *c)
     ripp_ep_call **pp = &ep->table[hash_id(c->id, ep->table_size)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = c->hnext;
+    if (*pp) *pp = c->hnext;
     if (c->prev)
         c->prev->next = c->next;
     else
         ep->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->next) c->next->prev = c->prev;
     ep->ncalls--;
-    if (c->fsm.state != RIPP_CALL_ENDED && ep->nlive)
-        ep->nlive--;
+    if (c->fsm.state != RIPP_CALL_ENDED && ep->nlive) ep->nlive--;
     while (c->bws) {
         ep_bw *b = c->bws;
         ep_bw_detach(b);
@@ -91,15 +83,13 @@ void ep_call_free(ripp_ep_call *c)
         free(c->pending[i]);
     free(c->pending);
     ripp_sched_free(&c->tx);
-    if (c->rx_init)
-        ripp_jbuf_free(&c->rx);
+    if (c->rx_init) ripp_jbuf_free(&c->rx);
     free(c);
 }
 
 void ripp_ep_del(ripp_ep *ep)
 {
-    if (!ep)
-        return;
+    if (!ep) return;
     while (ep->calls)
         ep_call_free(ep->calls);
     free(ep->table);
@@ -109,8 +99,7 @@ void ripp_ep_del(ripp_ep *ep)
 ripp_ep_call *ep_call_new(ripp_ep *ep, const char *id, ripp_ts now)
 {
     ripp_ep_call *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->ep = ep;
     snprintf(c->id, sizeof c->id, "%s", id);
     snprintf(c->path, sizeof c->path, "/call/%s", id);
@@ -121,14 +110,13 @@ ripp_ep_call *ep_call_new(ripp_ep *ep, const char *id, ripp_ts now)
     c->hnext = ep->table[h];
     ep->table[h] = c;
     c->next = ep->calls;
-    if (ep->calls)
-        ep->calls->prev = c;
+    if (ep->calls) ep->calls->prev = c;
     ep->calls = c;
     ep->ncalls++;
     ep->nlive++;
     if (ep->next_tick == RIPP_TS_NEVER)
-        ep->next_tick = now - now % (ep->cfg.frame_ms * RIPP_NS_PER_MS) +
-                        ep->cfg.frame_ms * RIPP_NS_PER_MS;
+        ep->next_tick =
+            now - now % (ep->cfg.frame_ms * RIPP_NS_PER_MS) + ep->cfg.frame_ms * RIPP_NS_PER_MS;
     return c;
 }
 
@@ -138,8 +126,7 @@ void ep_call_rekey(ripp_ep_call *c, const char *id)
     ripp_ep_call **pp = &ep->table[hash_id(c->id, ep->table_size)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = c->hnext;
+    if (*pp) *pp = c->hnext;
     snprintf(c->id, sizeof c->id, "%s", id);
     size_t h = hash_id(c->id, ep->table_size);
     c->hnext = ep->table[h];
@@ -149,16 +136,14 @@ void ep_call_rekey(ripp_ep_call *c, const char *id)
 ripp_ep_call *ep_call_find(ripp_ep *ep, const char *id)
 {
     for (ripp_ep_call *c = ep->table[hash_id(id, ep->table_size)]; c; c = c->hnext)
-        if (strcmp(c->id, id) == 0)
-            return c;
+        if (strcmp(c->id, id) == 0) return c;
     return NULL;
 }
 
 ep_bw *ep_bw_new(ripp_ep_call *c, ripp_xchg *x, enum bw_kind kind)
 {
     ep_bw *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     b->call = c;
     b->ep = c->ep;
     b->x = x;
@@ -184,8 +169,7 @@ ep_bw *ep_bw_new(ripp_ep_call *c, ripp_xchg *x, enum bw_kind kind)
         break;
     }
     b->next = c->bws;
-    if (c->bws)
-        c->bws->prev = b;
+    if (c->bws) c->bws->prev = b;
     c->bws = b;
     return b;
 }
@@ -195,27 +179,22 @@ ep_bw *ep_bw_new(ripp_ep_call *c, ripp_xchg *x, enum bw_kind kind)
 void ep_bw_detach(ep_bw *b)
 {
     ripp_ep_call *c = b->call;
-    if (!c)
-        return;
+    if (!c) return;
     if (b->prev)
         b->prev->next = b->next;
     else
         c->bws = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+    if (b->next) b->next->prev = b->prev;
     b->next = b->prev = NULL;
     if (b->kind == BW_MEDIA_TX && b->sched_idx >= 0) {
         ripp_sched_remove_byway(&c->tx, b->sched_idx);
         b->sched_idx = -1;
     }
     if (b->kind == BW_EV_RX || b->kind == BW_EV_TX) {
-        if (c->fsm.role == RIPP_ROLE_SERVER)
-            ripp_call_sig_byway_closed(&c->fsm, ep_now(c->ep));
-        if (b->kind == BW_EV_TX && c->n_ev_get)
-            c->n_ev_get--;
+        if (c->fsm.role == RIPP_ROLE_SERVER) ripp_call_sig_byway_closed(&c->fsm, ep_now(c->ep));
+        if (b->kind == BW_EV_TX && c->n_ev_get) c->n_ev_get--;
     }
-    if (c->put == b)
-        c->put = NULL;
+    if (c->put == b) c->put = NULL;
     b->call = NULL;
 }
 
@@ -235,14 +214,12 @@ void ep_bw_free(ep_bw *b)
 void ep_call_ended(ripp_ep_call *c, ripp_ts now)
 {
     ripp_ep *ep = c->ep;
-    if (c->closing)
-        return;
+    if (c->closing) return;
     c->closing = true;
     if (c->fsm.outcome == RIPP_OUTCOME_HOLD_TIMEOUT) /* no client left to tell */
         c->final_delivered = true;
     c->ended_at = now;
-    if (ep->nlive)
-        ep->nlive--;
+    if (ep->nlive) ep->nlive--;
     ep->counters.calls_ended++;
     if (c->fsm.role == RIPP_ROLE_SERVER)
         ep_server_close_call(c);
@@ -254,14 +231,10 @@ void ep_call_applied(ripp_ep_call *c, const ripp_event *ev, bool local, ripp_ts 
 {
     ripp_ep *ep = c->ep;
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
-    if (ev->type == RIPP_EV_ACCEPTED && !c->cdr.answer_ms)
-        c->cdr.answer_ms = wall_ms;
-    if (ep->hooks.on_event)
-        ep->hooks.on_event(ep->ud, c, ev, local);
-    if (c->fsm.role == RIPP_ROLE_SERVER)
-        ep_persist(c, now);
-    if (c->fsm.state == RIPP_CALL_ENDED)
-        ep_call_ended(c, now);
+    if (ev->type == RIPP_EV_ACCEPTED && !c->cdr.answer_ms) c->cdr.answer_ms = wall_ms;
+    if (ep->hooks.on_event) ep->hooks.on_event(ep->ud, c, ev, local);
+    if (c->fsm.role == RIPP_ROLE_SERVER) ep_persist(c, now);
+    if (c->fsm.state == RIPP_CALL_ENDED) ep_call_ended(c, now);
 }
 
 int ep_call_on_peer_event(ripp_ep_call *c, const ripp_event *ev, ripp_ts now)
@@ -269,8 +242,7 @@ int ep_call_on_peer_event(ripp_ep_call *c, const ripp_event *ev, ripp_ts now)
     int rv = ripp_call_on_event(&c->fsm, ev, now);
     if (rv == RIPP_ERR_DUP || rv == RIPP_ERR_STATE)
         return 0; /* dropped (D19) or ignored and logged (D18) */
-    if (rv < 0)
-        return rv;
+    if (rv < 0) return rv;
     if (ev->type == RIPP_EV_OPEN_REVERSE && c->fsm.role == RIPP_ROLE_CLIENT)
         c->reverse_wanted += ev->count ? ev->count : 1;
     if (c->fsm.state == RIPP_CALL_ENDED) /* the peer made the ending: it knows */
@@ -284,12 +256,10 @@ int ripp_ep_call_send(ripp_ep_call *c, ripp_event *ev, ripp_ts now)
     ripp_ep *ep = c->ep;
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
     int rv = ripp_call_prepare_event(&c->fsm, ev, wall_ms);
-    if (rv < 0)
-        return rv;
+    if (rv < 0) return rv;
     char buf[4096];
     int64_t len = ripp_event_encode(ev, buf, sizeof buf);
-    if (len < 0)
-        return (int)len;
+    if (len < 0) return (int)len;
     if (c->fsm.role == RIPP_ROLE_SERVER)
         ep_server_broadcast(c, buf, (size_t)len);
     else
@@ -341,18 +311,17 @@ void ep_sched_init(ripp_ep_call *c, bool can_open, ripp_ts now)
         .frame_ms = c->ep->cfg.frame_ms,
         .ts0_ms = ep_wall_us(c->ep) / 1000,
     };
-    ripp_sched_init(&c->tx, &sc,
-                    can_open ? &ep_sched_ops_client : &ep_sched_ops_server, c);
+    ripp_sched_init(&c->tx, &sc, can_open ? &ep_sched_ops_client : &ep_sched_ops_server, c);
 }
 
 int ep_media_write_ack(ep_bw *b, uint32_t seq)
 {
     uint8_t rec[RIPP_ACK_MAX_RECORD];
-    ripp_ack ack = {.seq = seq, .channel = b->hdr.channel ? b->hdr.channel : 1,
+    ripp_ack ack = {.seq = seq,
+                    .channel = b->hdr.channel ? b->hdr.channel : 1,
                     .rx_time_us = ep_wall_us(b->ep)};
     int64_t n = ripp_ack_encode(rec, sizeof rec, &ack);
-    if (n < 0)
-        return (int)n;
+    if (n < 0) return (int)n;
     return ripp_xchg_write(b->x, rec, (size_t)n);
 }
 
@@ -361,24 +330,20 @@ void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, si
 {
     ripp_ep_call *c = b->call;
     uint64_t seq = (uint64_t)b->hdr.seq_base + seq_offset;
-    if (!c || seq > UINT32_MAX)
-        return;
+    if (!c || seq > UINT32_MAX) return;
     ep_media_write_ack(b, (uint32_t)seq); /* every frame is acked, even late ones */
-    if (c->fsm.state == RIPP_CALL_ENDED)
-        return;
+    if (c->fsm.state == RIPP_CALL_ENDED) return;
     if (!c->rx_init) {
         /* 40 ms to start: enough for a LAN or loopback without an early adaptation */
-        ripp_jbuf_config jc = {.frame_ms = b->hdr.frame_ms, .slot_size = EP_JBUF_SLOT,
+        ripp_jbuf_config jc = {.frame_ms = b->hdr.frame_ms,
+                               .slot_size = EP_JBUF_SLOT,
                                .min_delay = 40 * RIPP_NS_PER_MS};
-        if (ripp_jbuf_init(&c->rx, &jc, &c->tx.stats) < 0)
-            return;
+        if (ripp_jbuf_init(&c->rx, &jc, &c->tx.stats) < 0) return;
         c->rx_init = true;
         c->rx_frame_ms = b->hdr.frame_ms;
     }
-    if ((int64_t)seq > c->rx_seq_max)
-        c->rx_seq_max = (int64_t)seq;
-    if (ripp_codec_is_voice(b->hdr.codec))
-        c->rx_codec = b->hdr.codec;
+    if ((int64_t)seq > c->rx_seq_max) c->rx_seq_max = (int64_t)seq;
+    if (ripp_codec_is_voice(b->hdr.codec)) c->rx_codec = b->hdr.codec;
     ripp_jbuf_put(&c->rx, (uint32_t)seq, b->hdr.codec, payload, len, now);
 }
 
@@ -393,8 +358,7 @@ int ep_ack_cb(void *ud, const ripp_ack *ack)
 {
     ep_ctx *ctx = ud;
     ep_bw *b = ctx->b;
-    if (b->call && b->sched_idx >= 0)
-        ripp_sched_on_ack(&b->call->tx, b->sched_idx, ack, ctx->now);
+    if (b->call && b->sched_idx >= 0) ripp_sched_on_ack(&b->call->tx, b->sched_idx, ack, ctx->now);
     return 0;
 }
 
@@ -406,16 +370,13 @@ static int server_write_frame(void *ud, int idx, void *user, const ripp_media_hd
     ep_bw *b = user;
     (void)ud;
     (void)idx;
-    if (!b)
-        return RIPP_ERR_STATE;
+    if (!b) return RIPP_ERR_STATE;
     if (hdr) {
         char val[RIPP_MEDIA_HDR_MAX];
-        if (ripp_media_hdr_format(hdr, val, sizeof val) < 0)
-            return RIPP_ERR_LIMIT;
+        if (ripp_media_hdr_format(hdr, val, sizeof val) < 0) return RIPP_ERR_LIMIT;
         ripp_hdr h[] = {{"ripp-media", val}, {"content-type", "application/octet-stream"}};
         int rv = ripp_xchg_respond(b->x, 200, h, 2, false);
-        if (rv < 0)
-            return rv;
+        if (rv < 0) return rv;
         b->responded = true;
     }
     return ripp_xchg_write(b->x, rec, len);
@@ -435,8 +396,7 @@ static void abort_byway(void *ud, int idx, void *user)
     ep_bw *b = user;
     (void)ud;
     (void)idx;
-    if (!b)
-        return;
+    if (!b) return;
     b->sched_idx = -1;
     ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
 }
@@ -458,8 +418,7 @@ const ripp_sched_ops ep_sched_ops_client = {
 void ep_persist(ripp_ep_call *c, ripp_ts now)
 {
     ripp_ep *ep = c->ep;
-    if (!ep->cfg.store)
-        return;
+    if (!ep->cfg.store) return;
     ripp_call_rec *r = &c->rec;
     r->state = c->fsm.state;
     r->last_seq_c2s = c->fsm.last_seq_in;
@@ -487,33 +446,32 @@ static void write_cdr(ripp_ep_call *c)
 
 /* ---- the media clock ---- */
 
-ripp_ts ripp_ep_expiry(const ripp_ep *ep) { return ep->ncalls ? ep->next_tick : RIPP_TS_NEVER; }
+ripp_ts ripp_ep_expiry(const ripp_ep *ep)
+{
+    return ep->ncalls ? ep->next_tick : RIPP_TS_NEVER;
+}
 
 static void call_tick(ripp_ep_call *c, ripp_ts now)
 {
     ripp_ep *ep = c->ep;
     if (c->fsm.state != RIPP_CALL_ENDED) {
         if (ripp_call_handle_expiry(&c->fsm, now)) {
-            ripp_log(RIPP_LOG_INFO, "call %s: no signaling byway for the hold time; ended",
-                     c->id);
+            ripp_log(RIPP_LOG_INFO, "call %s: no signaling byway for the hold time; ended", c->id);
             ep_call_applied(c, &c->fsm.last_event, true, now);
             return;
         }
-        if (ep->hooks.on_tick)
-            ep->hooks.on_tick(ep->ud, c, now);
-        if (c->fsm.state == RIPP_CALL_ENDED)
-            return;
+        if (ep->hooks.on_tick) ep->hooks.on_tick(ep->ud, c, now);
+        if (c->fsm.state == RIPP_CALL_ENDED) return;
         if (c->tx.ops) /* set up once the call exists (client: after the 201) */
             ripp_sched_handle_expiry(&c->tx, now);
-        if (c->fsm.role == RIPP_ROLE_CLIENT)
-            ep_client_tick(c, now);
+        if (c->fsm.role == RIPP_ROLE_CLIENT) ep_client_tick(c, now);
         if (c->fsm.state == RIPP_CALL_ACTIVE && ep->hooks.next_frame) {
             uint8_t buf[RIPP_FRAME_MAX_PAYLOAD];
             enum ripp_codec codec = RIPP_CODEC_NONE;
             int64_t n = ep->hooks.next_frame(ep->ud, c, &codec, buf, sizeof buf);
             if (n > 0) {
-                int rv = ripp_sched_submit(&c->tx, codec, buf, (size_t)n, now,
-                                           ep_wall_us(ep), NULL);
+                int rv =
+                    ripp_sched_submit(&c->tx, codec, buf, (size_t)n, now, ep_wall_us(ep), NULL);
                 if (rv == RIPP_ERR_LIMIT) /* sequence space exhausted (M75) */
                     ripp_ep_call_end(c, NULL, now);
             }
@@ -523,15 +481,13 @@ static void call_tick(ripp_ep_call *c, ripp_ts now)
             while (ripp_jbuf_pop(&c->rx, now, &out) == 1)
                 ep->hooks.on_playout(ep->ud, c, &out);
         }
-        if (c->fsm.role == RIPP_ROLE_SERVER && now >= c->next_persist)
-            ep_persist(c, now);
+        if (c->fsm.role == RIPP_ROLE_SERVER && now >= c->next_persist) ep_persist(c, now);
     }
 }
 
 void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
 {
-    if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick)
-        return;
+    if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick) return;
     ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS;
     /* Every interval gets its frame (the no-gap rule): a late wakeup catches up on the
      * intervals it missed, up to EP_MAX_CATCHUP of them; beyond that the clock jumps. */
@@ -540,36 +496,36 @@ void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
         ep->next_tick += step;
         ticks++;
     }
-    if (ep->next_tick <= now)
-        ep->next_tick = now - now % step + step;
+    if (ep->next_tick <= now) ep->next_tick = now - now % step + step;
     ripp_ep_call *next;
     for (ripp_ep_call *c = ep->calls; c; c = next) {
         next = c->next;
         for (unsigned i = 0; i < ticks && c->fsm.state != RIPP_CALL_ENDED; i++)
             call_tick(c, now);
-        if (c->fsm.state != RIPP_CALL_ENDED)
-            continue;
+        if (c->fsm.state != RIPP_CALL_ENDED) continue;
         if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {
             c->done = true;
             /* frames still unacknowledged now will never be: count them lost */
             ripp_sched_finish(&c->tx);
-            if (c->fsm.role == RIPP_ROLE_SERVER)
-                write_cdr(c);
-            if (ep->hooks.on_done)
-                ep->hooks.on_done(ep->ud, c);
+            if (c->fsm.role == RIPP_ROLE_SERVER) write_cdr(c);
+            if (ep->hooks.on_done) ep->hooks.on_done(ep->ud, c);
         }
         ripp_ts forget = c->fsm.role == RIPP_ROLE_SERVER ? ep->cfg.linger : ep->cfg.close_grace;
-        if (c->done && now >= c->ended_at + forget)
-            ep_call_free(c);
+        if (c->done && now >= c->ended_at + forget) ep_call_free(c);
     }
-    if (!ep->ncalls)
-        ep->next_tick = RIPP_TS_NEVER;
+    if (!ep->ncalls) ep->next_tick = RIPP_TS_NEVER;
 }
 
 /* ---- accessors ---- */
 
-size_t ripp_ep_call_count(const ripp_ep *ep) { return ep->ncalls; }
-size_t ripp_ep_live_count(const ripp_ep *ep) { return ep->nlive; }
+size_t ripp_ep_call_count(const ripp_ep *ep)
+{
+    return ep->ncalls;
+}
+size_t ripp_ep_live_count(const ripp_ep *ep)
+{
+    return ep->nlive;
+}
 size_t ripp_ep_undone_count(const ripp_ep *ep)
 {
     size_t n = 0;
@@ -577,21 +533,53 @@ size_t ripp_ep_undone_count(const ripp_ep *ep)
         n += !c->done;
     return n;
 }
-void ripp_ep_call_set_user(ripp_ep_call *c, void *user) { c->user = user; }
-void *ripp_ep_call_user(const ripp_ep_call *c) { return c->user; }
-const ripp_call *ripp_ep_call_fsm(const ripp_ep_call *c) { return &c->fsm; }
-const ripp_stats *ripp_ep_call_stats(const ripp_ep_call *c) { return &c->tx.stats; }
-const char *ripp_ep_call_id(const ripp_ep_call *c) { return c->id; }
-const char *ripp_ep_call_uri(const ripp_ep_call *c) { return c->uri; }
-enum ripp_codec ripp_ep_call_rx_codec(const ripp_ep_call *c) { return c->rx_codec; }
-void ripp_ep_call_set_peer_caps(ripp_ep_call *c, const ripp_caps *caps) { c->peer_caps = *caps; }
-const ripp_caps *ripp_ep_call_peer_caps(const ripp_ep_call *c) { return &c->peer_caps; }
-ripp_cdr *ripp_ep_call_cdr(ripp_ep_call *c) { return &c->cdr; }
-const ripp_ep_counters *ripp_ep_counters_get(const ripp_ep *ep) { return &ep->counters; }
+void ripp_ep_call_set_user(ripp_ep_call *c, void *user)
+{
+    c->user = user;
+}
+void *ripp_ep_call_user(const ripp_ep_call *c)
+{
+    return c->user;
+}
+const ripp_call *ripp_ep_call_fsm(const ripp_ep_call *c)
+{
+    return &c->fsm;
+}
+const ripp_stats *ripp_ep_call_stats(const ripp_ep_call *c)
+{
+    return &c->tx.stats;
+}
+const char *ripp_ep_call_id(const ripp_ep_call *c)
+{
+    return c->id;
+}
+const char *ripp_ep_call_uri(const ripp_ep_call *c)
+{
+    return c->uri;
+}
+enum ripp_codec ripp_ep_call_rx_codec(const ripp_ep_call *c)
+{
+    return c->rx_codec;
+}
+void ripp_ep_call_set_peer_caps(ripp_ep_call *c, const ripp_caps *caps)
+{
+    c->peer_caps = *caps;
+}
+const ripp_caps *ripp_ep_call_peer_caps(const ripp_ep_call *c)
+{
+    return &c->peer_caps;
+}
+ripp_cdr *ripp_ep_call_cdr(ripp_ep_call *c)
+{
+    return &c->cdr;
+}
+const ripp_ep_counters *ripp_ep_counters_get(const ripp_ep *ep)
+{
+    return &ep->counters;
+}
 
 int ripp_ep_call_setup_status(const ripp_ep_call *c, char *detail, size_t cap)
 {
-    if (detail && cap)
-        snprintf(detail, cap, "%s", c->setup_detail);
+    if (detail && cap) snprintf(detail, cap, "%s", c->setup_detail);
     return c->setup_status;
 }

@@ -39,18 +39,14 @@ static ep_bw *client_open(ripp_ep_call *c, const char *method, const char *suffi
     ripp_hdr h[4];
     size_t n = 0;
     h[n++] = (ripp_hdr){"authorization", c->auth};
-    if (c->cookie[0])
-        h[n++] = (ripp_hdr){"cookie", c->cookie};
-    if (ripp_media)
-        h[n++] = (ripp_hdr){"ripp-media", ripp_media};
+    if (c->cookie[0]) h[n++] = (ripp_hdr){"cookie", c->cookie};
+    if (ripp_media) h[n++] = (ripp_hdr){"ripp-media", ripp_media};
     if (kind == BW_EV_TX || kind == BW_EV_RX)
         h[n++] = (ripp_hdr){"content-type", "application/json"};
     ep_bw *b = ep_bw_new(c, NULL, kind);
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     int err = 0;
-    b->x = ripp_http_client_request(c->ep->cfg.http, method, url, h, n, end, &client_cbs, b,
-                                    &err);
+    b->x = ripp_http_client_request(c->ep->cfg.http, method, url, h, n, end, &client_cbs, b, &err);
     if (!b->x) {
         ripp_log(RIPP_LOG_WARN, "call %s: %s %s failed: %s", c->id, method, url,
                  ripp_strerror(err));
@@ -69,13 +65,11 @@ ripp_ep_call *ripp_ep_call_place(ripp_ep *ep, const ripp_place_opts *o, ripp_ts 
     ripp_ep_call *c = NULL;
     if (ep->cfg.role != RIPP_ROLE_CLIENT || !o || !o->trunk_url || !o->token || !o->target)
         goto out;
-    if (strlen(o->trunk_url) >= RIPP_URI_MAX - 64 || strlen(o->token) > 1000)
-        goto out;
+    if (strlen(o->trunk_url) >= RIPP_URI_MAX - 64 || strlen(o->token) > 1000) goto out;
     snprintf(id, sizeof id, "pending-%llu", (unsigned long long)++counter);
     rv = RIPP_ERR_NOMEM;
     c = ep_call_new(ep, id, now);
-    if (!c)
-        goto out;
+    if (!c) goto out;
     ripp_call_init(&c->fsm, RIPP_ROLE_CLIENT, "", 0, now);
     snprintf(c->trunk_url, sizeof c->trunk_url, "%s", o->trunk_url);
     size_t tl = strlen(c->trunk_url);
@@ -86,11 +80,9 @@ ripp_ep_call *ripp_ep_call_place(ripp_ep *ep, const ripp_place_opts *o, ripp_ts 
     snprintf(url, sizeof url, "%s/calls?target=%s", c->trunk_url, target);
     ripp_hdr h[2] = {{"authorization", c->auth}};
     size_t n = 1;
-    if (o->identity)
-        h[n++] = (ripp_hdr){"identity", o->identity};
+    if (o->identity) h[n++] = (ripp_hdr){"identity", o->identity};
     ep_bw *b = ep_bw_new(c, NULL, BW_SETUP);
-    if (!b)
-        goto out;
+    if (!b) goto out;
     int e = 0;
     b->x = ripp_http_client_request(ep->cfg.http, "POST", url, h, n, true, &client_cbs, b, &e);
     if (!b->x) {
@@ -106,8 +98,7 @@ out:
         ep_call_free(c);
         c = NULL;
     }
-    if (err)
-        *err = rv;
+    if (err) *err = rv;
     return c;
 }
 
@@ -130,8 +121,7 @@ static void take_cookies(ripp_ep_call *c, const ripp_hdr *hdrs, size_t n)
     int count = 0;
     size_t o = 0;
     for (size_t i = 0; i < n && count < EP_MAX_COOKIES; i++) {
-        if (strcasecmp(hdrs[i].name, "set-cookie") != 0)
-            continue;
+        if (strcasecmp(hdrs[i].name, "set-cookie") != 0) continue;
         const char *v = hdrs[i].value;
         size_t l = strcspn(v, ";");
         if (strlen(v) > EP_MAX_COOKIE_LEN || !memchr(v, '=', l) || l == 0) {
@@ -142,8 +132,7 @@ static void take_cookies(ripp_ep_call *c, const ripp_hdr *hdrs, size_t n)
             ripp_log(RIPP_LOG_WARN, "call %s: cookie dropped (too much cookie data)", c->id);
             continue;
         }
-        if (o)
-            o += (size_t)snprintf(c->cookie + o, sizeof c->cookie - o, "; ");
+        if (o) o += (size_t)snprintf(c->cookie + o, sizeof c->cookie - o, "; ");
         memcpy(c->cookie + o, v, l);
         o += l;
         c->cookie[o] = 0;
@@ -153,8 +142,7 @@ static void take_cookies(ripp_ep_call *c, const ripp_hdr *hdrs, size_t n)
 
 static void open_reverse(ripp_ep_call *c)
 {
-    if (c->reverse_opened_total >= EP_REVERSE_REOPEN_MAX)
-        return;
+    if (c->reverse_opened_total >= EP_REVERSE_REOPEN_MAX) return;
     if (client_open(c, "POST", "/media-reverse", BW_MEDIA_RX, NULL, false)) {
         c->reverse_opened_total++;
         c->ep->counters.byways_rev++;
@@ -191,8 +179,7 @@ static void call_created(ripp_ep_call *c, const char *location, const ripp_hdr *
 static void setup_failed(ep_bw *b, ripp_ts now)
 {
     ripp_ep_call *c = b->call;
-    if (!c || c->fsm.state != RIPP_CALL_SETUP_SENT)
-        return;
+    if (!c || c->fsm.state != RIPP_CALL_SETUP_SENT) return;
     int code = b->status;
     c->setup_status = b->status;
     if (b->status == 0) {
@@ -202,11 +189,9 @@ static void setup_failed(ep_bw *b, ripp_ts now)
         ripp_problem p;
         if (b->body && ripp_problem_decode(&p, b->body, b->body_len) == 0) {
             snprintf(c->setup_detail, sizeof c->setup_detail, "%s", p.detail);
-            if (p.sip_code)
-                code = p.sip_code;
+            if (p.sip_code) code = p.sip_code;
         } else {
-            snprintf(c->setup_detail, sizeof c->setup_detail, "%s",
-                     ripp_http_reason(b->status));
+            snprintf(c->setup_detail, sizeof c->setup_detail, "%s", ripp_http_reason(b->status));
         }
         ripp_call_setup_failed(&c->fsm, code);
     }
@@ -221,8 +206,7 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
     (void)x;
     b->status = status;
     b->responded = true;
-    if (!c)
-        return;
+    if (!c) return;
     ripp_ts now = ep_now(c->ep);
     const char *loc = NULL, *media = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -247,8 +231,7 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         /* else: the problem body follows; judged at its end */
         break;
     case BW_MEDIA_RX:
-        if (status == 200 && media &&
-            ripp_media_hdr_parse(&b->hdr, media, strlen(media)) == 0) {
+        if (status == 200 && media && ripp_media_hdr_parse(&b->hdr, media, strlen(media)) == 0) {
             b->have_hdr = true;
         } else {
             if (status != 204 && c->fsm.state != RIPP_CALL_ENDED)
@@ -269,8 +252,7 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
             if (c->fsm.state != RIPP_CALL_ENDED)
                 ripp_log(status == 404 ? RIPP_LOG_INFO : RIPP_LOG_WARN,
                          "call %s: byway answered %d", c->id, status);
-            if (!b->ended_local)
-                ripp_xchg_end(b->x);
+            if (!b->ended_local) ripp_xchg_end(b->x);
             b->ended_local = true;
             ep_bw_detach(b);
             b->kind = BW_DISCARD;
@@ -282,16 +264,14 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
 static int client_event_cb(void *ud, const ripp_event *ev)
 {
     ep_ctx *ctx = ud;
-    if (!ctx->b->call)
-        return 0;
+    if (!ctx->b->call) return 0;
     return ep_call_on_peer_event(ctx->b->call, ev, ctx->now);
 }
 
 static int client_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len)
 {
     ep_ctx *ctx = ud;
-    if (ctx->b->kind == BW_MEDIA_RX)
-        ep_media_on_frame(ctx->b, seq_offset, payload, len, ctx->now);
+    if (ctx->b->kind == BW_MEDIA_RX) ep_media_on_frame(ctx->b, seq_offset, payload, len, ctx->now);
     return 0;
 }
 
@@ -299,8 +279,7 @@ static void on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
 {
     ep_bw *b = ud;
     (void)x;
-    if (!b->call)
-        return;
+    if (!b->call) return;
     ep_ctx ctx = {b, ep_now(b->ep)};
     int rv = 0;
     switch (b->kind) {
@@ -319,8 +298,7 @@ static void on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
         rv = ripp_event_parser_feed(&b->p.ev, data, len, client_event_cb, &ctx);
         break;
     case BW_MEDIA_RX:
-        if (b->have_hdr)
-            rv = ripp_frame_parser_feed(b->p.fp, data, len, client_frame_cb, &ctx);
+        if (b->have_hdr) rv = ripp_frame_parser_feed(b->p.fp, data, len, client_frame_cb, &ctx);
         break;
     case BW_MEDIA_TX:
         rv = ripp_ack_parser_feed(&b->p.ap, data, len, ep_ack_cb, &ctx);
@@ -342,8 +320,7 @@ static void on_end(ripp_xchg *x, void *ud)
     ep_bw *b = ud;
     ripp_ep_call *c = b->call;
     if (c && b->kind == BW_SETUP) {
-        if (!(b->status >= 200 && b->status < 300))
-            setup_failed(b, ep_now(c->ep));
+        if (!(b->status >= 200 && b->status < 300)) setup_failed(b, ep_now(c->ep));
         return;
     }
     if (c && c->fsm.state != RIPP_CALL_ENDED)
@@ -379,17 +356,14 @@ int ep_client_send_json(ripp_ep_call *c, const char *json, size_t len)
 {
     if (!c->put) {
         char **np = realloc(c->pending, (c->npending + 1) * sizeof *np);
-        if (!np)
-            return RIPP_ERR_NOMEM;
+        if (!np) return RIPP_ERR_NOMEM;
         c->pending = np;
         np[c->npending] = strndup(json, len);
-        if (!np[c->npending])
-            return RIPP_ERR_NOMEM;
+        if (!np[c->npending]) return RIPP_ERR_NOMEM;
         c->npending++;
         return 0;
     }
-    if (!c->put->first_event)
-        ripp_xchg_write(c->put->x, (const uint8_t *)",", 1);
+    if (!c->put->first_event) ripp_xchg_write(c->put->x, (const uint8_t *)",", 1);
     c->put->first_event = false;
     return ripp_xchg_write(c->put->x, (const uint8_t *)json, len);
 }
@@ -401,24 +375,20 @@ int ep_client_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *h
     ep_bw *b = user;
     if (hdr) {
         char val[RIPP_MEDIA_HDR_MAX];
-        if (ripp_media_hdr_format(hdr, val, sizeof val) < 0)
-            return RIPP_ERR_LIMIT;
+        if (ripp_media_hdr_format(hdr, val, sizeof val) < 0) return RIPP_ERR_LIMIT;
         b = client_open(c, "POST", "/media-forward", BW_MEDIA_TX, val, false);
-        if (!b)
-            return RIPP_ERR_CLOSED;
+        if (!b) return RIPP_ERR_CLOSED;
         b->sched_idx = idx;
         c->tx.bw[idx].user = b;
         c->ep->counters.byways_fwd++;
     }
-    if (!b)
-        return RIPP_ERR_STATE;
+    if (!b) return RIPP_ERR_STATE;
     return ripp_xchg_write(b->x, rec, len);
 }
 
 void ep_client_tick(ripp_ep_call *c, ripp_ts now)
 {
-    if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED)
-        return;
+    if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
     if (c->gone_at && now >= c->gone_at) {
         ripp_log(RIPP_LOG_WARN, "call %s: the server answers 404: the call is gone", c->id);
         ripp_call_abandon(&c->fsm, RIPP_OUTCOME_TRANSPORT);
@@ -429,8 +399,7 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
     for (ep_bw *b = c->bws; b; b = b->next)
         open += b->kind == BW_MEDIA_RX;
     unsigned want = c->ep->cfg.reverse_byways + c->reverse_wanted;
-    if (want > RIPP_MAX_BYWAYS)
-        want = RIPP_MAX_BYWAYS;
+    if (want > RIPP_MAX_BYWAYS) want = RIPP_MAX_BYWAYS;
     while (open < want && c->reverse_opened_total < EP_REVERSE_REOPEN_MAX) {
         open_reverse(c);
         open++;
@@ -443,8 +412,7 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
 void ep_client_close_call(ripp_ep_call *c)
 {
     for (ep_bw *b = c->bws; b; b = b->next) {
-        if (b->ended_local || b->kind == BW_MEDIA_RX)
-            continue;
+        if (b->ended_local || b->kind == BW_MEDIA_RX) continue;
         ripp_xchg_end(b->x);
         b->ended_local = true;
     }

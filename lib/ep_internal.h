@@ -8,12 +8,12 @@
 #include "ripp/media_hdr.h"
 #include "ripp/problem.h"
 
-#define EP_MAX_LOG 64       /* events kept for replay on a new signaling GET */
+#define EP_MAX_LOG 64 /* events kept for replay on a new signaling GET */
 #define EP_MAX_COOKIES 10
 #define EP_MAX_COOKIE_LEN (5 * 1024)
-#define EP_MAX_CATCHUP 5    /* media intervals a late tick makes up for (100 ms) */
+#define EP_MAX_CATCHUP 25 /* media intervals a late tick makes up for (500 ms) */
 #define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
-#define EP_JBUF_SLOT 512    /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
+#define EP_JBUF_SLOT 512 /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
 
 enum bw_kind {
     BW_SETUP,    /* client: POST calls */
@@ -31,12 +31,12 @@ typedef struct ep_bw {
     ripp_xchg *x;
     enum bw_kind kind;
     enum bw_kind pkind; /* the kind it was created as: which parser it owns */
-    bool responded;   /* server: response headers sent; client: response headers seen */
-    bool ended_local; /* our body ended */
-    bool first_event; /* BW_EV_TX: nothing written after "[" yet */
-    int status;       /* client: response status */
-    int sched_idx;    /* BW_MEDIA_TX: scheduler slot, -1 none */
-    bool have_hdr;    /* BW_MEDIA_RX: hdr valid */
+    bool responded;     /* server: response headers sent; client: response headers seen */
+    bool ended_local;   /* our body ended */
+    bool first_event;   /* BW_EV_TX: nothing written after "[" yet */
+    int status;         /* client: response status */
+    int sched_idx;      /* BW_MEDIA_TX: scheduler slot, -1 none */
+    bool have_hdr;      /* BW_MEDIA_RX: hdr valid */
     ripp_media_hdr hdr;
     union {
         ripp_frame_parser *fp;
@@ -50,11 +50,11 @@ typedef struct ep_bw {
 
 struct ripp_ep_call {
     ripp_ep *ep;
-    ripp_ep_call *hnext;           /* hash bucket chain */
-    ripp_ep_call *next, *prev;     /* all calls */
+    ripp_ep_call *hnext;       /* hash bucket chain */
+    ripp_ep_call *next, *prev; /* all calls */
     char id[40];
-    char path[RIPP_URI_MAX];        /* /call/<uuid> */
-    char uri[RIPP_URI_MAX];        /* absolute */
+    char path[RIPP_URI_MAX]; /* /call/<uuid> */
+    char uri[RIPP_URI_MAX];  /* absolute */
     ripp_call fsm;
     ripp_sched tx;
     ripp_jbuf rx;
@@ -63,20 +63,20 @@ struct ripp_ep_call {
     uint32_t rx_frame_ms;
     int64_t rx_seq_max;
     ripp_caps peer_caps;
-    ripp_caps own_caps;            /* server: what the trunk accepts (its capAdv) */
-    ep_bw *bws;                    /* every open exchange of the call */
+    ripp_caps own_caps; /* server: what the trunk accepts (its capAdv) */
+    ep_bw *bws;         /* every open exchange of the call */
     unsigned n_fwd, n_rev, n_ev_get;
-    char **log;                    /* server: encoded events sent, for replay */
+    char **log; /* server: encoded events sent, for replay */
     size_t nlog;
-    char **pending;                /* client: encoded events waiting for the PUT byway */
+    char **pending; /* client: encoded events waiting for the PUT byway */
     size_t npending;
-    ep_bw *put;                    /* client: the signaling PUT */
+    ep_bw *put; /* client: the signaling PUT */
     ripp_cdr cdr;
     ripp_call_rec rec;
     ripp_ts ended_at, next_persist;
-    bool done;                     /* on_done delivered */
-    bool closing;                  /* byways are being closed */
-    bool final_delivered;          /* server: the client has (or made) the ending event */
+    bool done;            /* on_done delivered */
+    bool closing;         /* byways are being closed */
+    bool final_delivered; /* server: the client has (or made) the ending event */
     void *user;
     /* client */
     char trunk_url[RIPP_URI_MAX];
@@ -86,7 +86,7 @@ struct ripp_ep_call {
     char setup_detail[512];
     uint32_t reverse_wanted;
     uint32_t reverse_opened_total;
-    ripp_ts gone_at;               /* when a 404 makes us give the call up */
+    ripp_ts gone_at; /* when a 404 makes us give the call up */
 };
 
 struct ripp_ep {

@@ -9,9 +9,8 @@
 
 static const ripp_xchg_cbs server_cbs;
 
-static void refuse(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, int status,
-                   const char *slug, int sip_code, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+static void refuse(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, int status, const char *slug,
+                   int sip_code, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 static void refusev(ripp_ep *ep, ripp_xchg *x, const char *method, const char *path, int status,
                     const char *slug, int sip_code, const char *fmt, va_list ap)
@@ -22,17 +21,15 @@ static void refusev(ripp_ep *ep, ripp_xchg *x, const char *method, const char *p
     ripp_problem_set(&p, status, slug, sip_code, "%s", detail);
     ripp_hdr extra[2];
     size_t n = 0;
-    if (status == 401)
-        extra[n++] = (ripp_hdr){"www-authenticate", "Bearer realm=\"ripp\""};
-    if (status == 405)
-        extra[n++] = (ripp_hdr){"allow", "GET"};
+    if (status == 401) extra[n++] = (ripp_hdr){"www-authenticate", "Bearer realm=\"ripp\""};
+    if (status == 405) extra[n++] = (ripp_hdr){"allow", "GET"};
     ripp_xchg_respond_problem(x, &p, extra, n);
     ep->counters.problems++;
     ripp_log(RIPP_LOG_INFO, "%s %s -> %d %s: %s", method, path, status, slug, detail);
 }
 
-static void refuse(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, int status,
-                   const char *slug, int sip_code, const char *fmt, ...)
+static void refuse(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, int status, const char *slug,
+                   int sip_code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -100,12 +97,9 @@ static int authenticate(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, char
 
 static int hexval(int ch)
 {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
     return -1;
 }
 
@@ -123,18 +117,15 @@ static int query_param(const char *query, const char *name, char *out, size_t ca
             for (size_t i = nl + 1; i < seglen; i++) {
                 int ch = (unsigned char)p[i];
                 if (ch == '%') {
-                    if (i + 2 >= seglen)
-                        return -1;
+                    if (i + 2 >= seglen) return -1;
                     int h = hexval(p[i + 1]), l = hexval(p[i + 2]);
-                    if (h < 0 || l < 0)
-                        return -1;
+                    if (h < 0 || l < 0) return -1;
                     ch = h * 16 + l;
                     i += 2;
                 } else if (ch == '+') {
                     ch = ' ';
                 }
-                if (ch == 0 || o + 1 >= cap)
-                    return -1;
+                if (ch == 0 || o + 1 >= cap) return -1;
                 out[o++] = (char)ch;
             }
             out[o] = 0;
@@ -149,11 +140,9 @@ static int query_param(const char *query, const char *name, char *out, size_t ca
 static bool target_valid(const char *t)
 {
     const char *at = strchr(t, '@');
-    if (!at || at == t || !at[1] || strchr(at + 1, '@'))
-        return false;
+    if (!at || at == t || !at[1] || strchr(at + 1, '@')) return false;
     for (const char *p = t; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            return false;
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) return false;
     return true;
 }
 
@@ -162,8 +151,7 @@ static int verify_cb(void *ud, const uint8_t *data, size_t len, const uint8_t *s
     void **pair = ud;
     ripp_ep *ep = pair[0];
     const ripp_trunk_rec *t = pair[1];
-    if (!ep->hooks.verify_sig)
-        return RIPP_ERR_AUTH;
+    if (!ep->hooks.verify_sig) return RIPP_ERR_AUTH;
     return ep->hooks.verify_sig(ep->ud, t, data, len, sig, siglen);
 }
 
@@ -171,13 +159,12 @@ static int format_uuid4(ripp_ep *ep, char out[37])
 {
     uint8_t b[16];
     int rv = ep->cfg.env->random(ep->cfg.env->ud, b, sizeof b);
-    if (rv < 0)
-        return rv;
+    if (rv < 0) return rv;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     return 0;
 }
 
@@ -187,20 +174,18 @@ static void serve_caps(ripp_ep *ep, ripp_xchg *x, const ripp_trunk_rec *t)
 {
     ripp_caps caps;
     ripp_caps_init_default(&caps);
-    if (t->caps_json[0])
-        ripp_caps_parse(&caps, t->caps_json, strlen(t->caps_json), NULL);
+    if (t->caps_json[0]) ripp_caps_parse(&caps, t->caps_json, strlen(t->caps_json), NULL);
     char body[4096];
     int64_t n = ripp_caps_emit(&caps, body, sizeof body);
-    if (n < 0)
-        n = snprintf(body, sizeof body, "{}");
+    if (n < 0) n = snprintf(body, sizeof body, "{}");
     ripp_hdr h[] = {{"content-type", "application/json"}, {"cache-control", "max-age=3600"}};
     ripp_xchg_respond(x, 200, h, 2, false);
     ripp_xchg_write(x, (const uint8_t *)body, (size_t)n);
     ripp_xchg_end(x);
 }
 
-static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req,
-                        const ripp_trunk_rec *t, const char *token_hash, ripp_ts now)
+static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const ripp_trunk_rec *t,
+                        const char *token_hash, ripp_ts now)
 {
     if (req->early_data) { /* D28: call creation is not idempotent */
         refuse(ep, x, req, 425, "too-early", 0, "call creation is refused in early data");
@@ -259,8 +244,7 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req,
     snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s", authority ? authority : "localhost",
              c->path);
     ripp_call_init(&c->fsm, RIPP_ROLE_SERVER, c->uri, ep->cfg.hold_timeout, now);
-    if (t->caps_json[0])
-        ripp_caps_parse(&c->own_caps, t->caps_json, strlen(t->caps_json), NULL);
+    if (t->caps_json[0]) ripp_caps_parse(&c->own_caps, t->caps_json, strlen(t->caps_json), NULL);
     ep_sched_init(c, false, now);
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
     ripp_call_rec *r = &c->rec;
@@ -270,8 +254,7 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req,
     snprintf(r->target, sizeof r->target, "%s", target);
     snprintf(r->orig_tn, sizeof r->orig_tn, "%s", pp.orig_tn);
     snprintf(r->token_hash, sizeof r->token_hash, "%s", token_hash);
-    if (ep->cfg.set_cookie)
-        snprintf(r->cookies, sizeof r->cookies, "%s", ep->cfg.set_cookie);
+    if (ep->cfg.set_cookie) snprintf(r->cookies, sizeof r->cookies, "%s", ep->cfg.set_cookie);
     r->created_ms = wall_ms;
     ripp_cdr *d = &c->cdr;
     snprintf(d->call_id, sizeof d->call_id, "%s", id);
@@ -283,12 +266,10 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req,
     ep->counters.calls_created++;
     ripp_hdr h[2] = {{"location", c->uri}};
     size_t n = 1;
-    if (ep->cfg.set_cookie)
-        h[n++] = (ripp_hdr){"set-cookie", ep->cfg.set_cookie};
+    if (ep->cfg.set_cookie) h[n++] = (ripp_hdr){"set-cookie", ep->cfg.set_cookie};
     ripp_xchg_respond(x, 201, h, n, true);
     ripp_log(RIPP_LOG_INFO, "call %s created on trunk %s to %s", id, t->id, target);
-    if (ep->hooks.on_call_new)
-        ep->hooks.on_call_new(ep->ud, c, t);
+    if (ep->hooks.on_call_new) ep->hooks.on_call_new(ep->ud, c, t);
 }
 
 /* ---- call resources ---- */
@@ -307,8 +288,7 @@ static void serve_call_state(ripp_xchg *x, ripp_ep_call *c)
     int64_t n = 0;
     if (c->fsm.last_event.type != RIPP_EV_UNKNOWN)
         n = ripp_event_encode(&c->fsm.last_event, ev, sizeof ev);
-    if (n <= 1)
-        n = snprintf(ev, sizeof ev, "{\"call\":\"%s\"}", c->uri);
+    if (n <= 1) n = snprintf(ev, sizeof ev, "{\"call\":\"%s\"}", c->uri);
     ev[n - 1] = 0; /* drop the closing brace to extend the object */
     ripp_stats_format_json(&c->tx.stats, stats, sizeof stats);
     int len = snprintf(body, sizeof body, "%s,\"state\":\"%s\",\"stats\":%s}", ev,
@@ -336,8 +316,7 @@ static void open_event_get(ripp_ep_call *c, ripp_xchg *x, ripp_ts now)
     ripp_xchg_write(x, (const uint8_t *)"[", 1);
     /* The whole history: a reconnecting client dedups by seq (D19). */
     for (size_t i = 0; i < c->nlog; i++) {
-        if (!b->first_event)
-            ripp_xchg_write(x, (const uint8_t *)",", 1);
+        if (!b->first_event) ripp_xchg_write(x, (const uint8_t *)",", 1);
         ripp_xchg_write(x, (const uint8_t *)c->log[i], strlen(c->log[i]));
         b->first_event = false;
     }
@@ -354,22 +333,18 @@ int ep_server_broadcast(ripp_ep_call *c, const char *json, size_t len)
             memmove(c->log, c->log + 1, (EP_MAX_LOG - 1) * sizeof *c->log);
             c->nlog--;
         }
-        if (!c->log)
-            c->log = calloc(EP_MAX_LOG, sizeof *c->log);
+        if (!c->log) c->log = calloc(EP_MAX_LOG, sizeof *c->log);
         if (c->log)
             c->log[c->nlog++] = copy;
         else
             free(copy);
     }
     for (ep_bw *b = c->bws; b; b = b->next) {
-        if (b->kind != BW_EV_TX || b->ended_local)
-            continue;
-        if (!b->first_event)
-            ripp_xchg_write(b->x, (const uint8_t *)",", 1);
+        if (b->kind != BW_EV_TX || b->ended_local) continue;
+        if (!b->first_event) ripp_xchg_write(b->x, (const uint8_t *)",", 1);
         ripp_xchg_write(b->x, (const uint8_t *)json, len);
         b->first_event = false;
-        if (c->fsm.state == RIPP_CALL_ENDED)
-            c->final_delivered = true;
+        if (c->fsm.state == RIPP_CALL_ENDED) c->final_delivered = true;
     }
     return 0;
 }
@@ -392,8 +367,8 @@ static void open_byway(ripp_ep *ep, ripp_ep_call *c, ripp_xchg *x, const ripp_re
         int idx = ripp_sched_add_byway(&c->tx, b);
         if (idx < 0) {
             ep_bw_free(b);
-            refuse(ep, x, req, 429, "too-many-byways", 0,
-                   "at most %d reverse byways per call", RIPP_MAX_BYWAYS);
+            refuse(ep, x, req, 429, "too-many-byways", 0, "at most %d reverse byways per call",
+                   RIPP_MAX_BYWAYS);
             return;
         }
         b->sched_idx = idx;
@@ -501,16 +476,14 @@ void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp
 {
     ep->counters.requests++;
     char trunk_id[64], hash[65];
-    if (authenticate(ep, x, req, trunk_id, sizeof trunk_id, hash) < 0)
-        return;
+    if (authenticate(ep, x, req, trunk_id, sizeof trunk_id, hash) < 0) return;
     const char *path = req->path;
     char seg[3][128] = {"", "", ""};
     int nseg = 0;
     for (const char *p = path; *p && nseg < 4;) {
         while (*p == '/')
             p++;
-        if (!*p)
-            break;
+        if (!*p) break;
         const char *e = strchr(p, '/');
         size_t l = e ? (size_t)(e - p) : strlen(p);
         if (nseg == 3 || l >= sizeof seg[0]) {
@@ -537,8 +510,7 @@ void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp
         else if (nseg == 3 && strcmp(seg[2], "calls") == 0 && strcmp(req->method, "POST") == 0)
             create_call(ep, x, req, &t, hash, now);
         else if (nseg == 3 && (strcmp(seg[2], "capAdv") == 0 || strcmp(seg[2], "calls") == 0))
-            refuse(ep, x, req, 405, "method-not-allowed", 0, "%s is not allowed here",
-                   req->method);
+            refuse(ep, x, req, 405, "method-not-allowed", 0, "%s is not allowed here", req->method);
         else
             refuse(ep, x, req, 404, "not-found", 0, "no such resource");
         return;
@@ -555,8 +527,7 @@ void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp
 static int server_event_cb(void *ud, const ripp_event *ev)
 {
     ep_ctx *ctx = ud;
-    if (!ctx->b->call)
-        return 0;
+    if (!ctx->b->call) return 0;
     return ep_call_on_peer_event(ctx->b->call, ev, ctx->now);
 }
 
@@ -564,10 +535,8 @@ static int server_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload
 {
     ep_ctx *ctx = ud;
     ep_bw *b = ctx->b;
-    if (b->kind != BW_MEDIA_RX)
-        return 0;
-    if ((uint64_t)b->hdr.seq_base + seq_offset > UINT32_MAX)
-        return RIPP_ERR_PROTO;
+    if (b->kind != BW_MEDIA_RX) return 0;
+    if ((uint64_t)b->hdr.seq_base + seq_offset > UINT32_MAX) return RIPP_ERR_PROTO;
     if (!b->responded) {
         /* The byway is accepted with its first good frame; until then a malformed body
          * can still be answered with a problem. */
@@ -583,8 +552,7 @@ static void on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
 {
     ep_bw *b = ud;
     (void)x;
-    if (!b->call)
-        return;
+    if (!b->call) return;
     ep_ctx ctx = {b, ep_now(b->ep)};
     int rv;
     switch (b->kind) {
@@ -621,8 +589,7 @@ static void on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
 static void on_end(ripp_xchg *x, void *ud)
 {
     ep_bw *b = ud;
-    if (!b->call)
-        return;
+    if (!b->call) return;
     switch (b->kind) {
     case BW_EV_RX:
         if (ripp_event_parser_finish(&b->p.ev) < 0) {
@@ -686,8 +653,7 @@ void ep_server_close_call(ripp_ep_call *c)
 {
     bool gone = c->fsm.outcome == RIPP_OUTCOME_HOLD_TIMEOUT; /* nobody to wait for */
     for (ep_bw *b = c->bws; b; b = b->next) {
-        if (b->ended_local || (!gone && (b->kind == BW_MEDIA_RX || b->kind == BW_EV_RX)))
-            continue;
+        if (b->ended_local || (!gone && (b->kind == BW_MEDIA_RX || b->kind == BW_EV_RX))) continue;
         if (!b->responded)
             ripp_xchg_respond(b->x, b->kind == BW_EV_RX ? 200 : 204, NULL, 0, true);
         else

@@ -29,25 +29,20 @@ ripp_callmedia *ripp_callmedia_new(const ripp_callmedia_config *cfg, int *err, c
 {
     int rv = RIPP_ERR_NOMEM;
     ripp_callmedia *m = calloc(1, sizeof *m);
-    if (!m)
-        goto out;
+    if (!m) goto out;
     m->cfg = *cfg;
-    if (!m->cfg.frame_ms)
-        m->cfg.frame_ms = 20;
+    if (!m->cfg.frame_ms) m->cfg.frame_ms = 20;
     m->cfg.play_path = NULL; /* the paths are not kept beyond this call */
     m->cfg.record_path = NULL;
     m->rx = ripp_media_rx_new(m->cfg.frame_ms, &rv);
-    if (!m->rx)
-        goto out;
+    if (!m->rx) goto out;
     if (cfg->play_path) {
         m->play = ripp_wav_open_read(cfg->play_path, &rv, errbuf, errcap);
-        if (!m->play)
-            goto out;
+        if (!m->play) goto out;
     }
     if (cfg->record_path) {
         m->rec = ripp_wav_open_write(cfg->record_path, &rv, errbuf, errcap);
-        if (!m->rec)
-            goto out;
+        if (!m->rec) goto out;
     }
     if (cfg->echo) {
         m->echo = calloc(ECHO_MAX_SAMPLES, sizeof *m->echo);
@@ -62,23 +57,17 @@ out:
         ripp_callmedia_del(m);
         m = NULL;
     }
-    if (err)
-        *err = rv;
+    if (err) *err = rv;
     return m;
 }
 
 void ripp_callmedia_del(ripp_callmedia *m)
 {
-    if (!m)
-        return;
-    if (m->tx)
-        ripp_media_tx_del(m->tx);
-    if (m->rx)
-        ripp_media_rx_del(m->rx);
-    if (m->play)
-        ripp_wav_close(m->play);
-    if (m->rec)
-        ripp_wav_close(m->rec);
+    if (!m) return;
+    if (m->tx) ripp_media_tx_del(m->tx);
+    if (m->rx) ripp_media_rx_del(m->rx);
+    if (m->play) ripp_wav_close(m->play);
+    if (m->rec) ripp_wav_close(m->rec);
     free(m->echo);
     free(m);
 }
@@ -86,13 +75,10 @@ void ripp_callmedia_del(ripp_callmedia *m)
 int ripp_callmedia_dtmf(ripp_callmedia *m, const char *digits)
 {
     for (const char *p = digits; *p; p++)
-        if (ripp_dtmf_event_from_char(*p) < 0)
-            return RIPP_ERR_INVAL;
-    if (m->tx)
-        return ripp_media_tx_dtmf(m->tx, digits);
+        if (ripp_dtmf_event_from_char(*p) < 0) return RIPP_ERR_INVAL;
+    if (m->tx) return ripp_media_tx_dtmf(m->tx, digits);
     size_t l = strlen(m->pending_dtmf);
-    if (l + strlen(digits) >= sizeof m->pending_dtmf)
-        return RIPP_ERR_LIMIT;
+    if (l + strlen(digits) >= sizeof m->pending_dtmf) return RIPP_ERR_LIMIT;
     strcat(m->pending_dtmf, digits);
     return 0;
 }
@@ -111,8 +97,7 @@ static int make_tx(ripp_callmedia *m, enum ripp_codec codec)
     };
     int err = 0;
     m->tx = ripp_media_tx_new(&tc, &err);
-    if (!m->tx)
-        return err;
+    if (!m->tx) return err;
     m->tx_codec = codec;
     if (m->pending_dtmf[0]) {
         ripp_media_tx_dtmf(m->tx, m->pending_dtmf);
@@ -137,15 +122,14 @@ int64_t ripp_callmedia_next_frame(ripp_callmedia *m, enum ripp_codec rx_codec,
             buf[0] = 127;
             return 1;
         }
-        if (make_tx(m, want) < 0)
-            return RIPP_ERR_UNSUPPORTED;
+        if (make_tx(m, want) < 0) return RIPP_ERR_UNSUPPORTED;
     }
     if (m->play && !m->play_done) {
         int64_t got = ripp_wav_read(m->play, pcm, n);
         if (got < (int64_t)n && m->cfg.loop) {
             ripp_wav_rewind(m->play);
-            int64_t more = ripp_wav_read(m->play, pcm + (got > 0 ? got : 0),
-                                         n - (size_t)(got > 0 ? got : 0));
+            int64_t more =
+                ripp_wav_read(m->play, pcm + (got > 0 ? got : 0), n - (size_t)(got > 0 ? got : 0));
             got = (got > 0 ? got : 0) + (more > 0 ? more : 0);
         }
         if (got <= 0) {
@@ -154,8 +138,7 @@ int64_t ripp_callmedia_next_frame(ripp_callmedia *m, enum ripp_codec rx_codec,
             for (size_t i = (size_t)got; i < n; i++)
                 pcm[i] = 0;
             src = pcm;
-            if (got < (int64_t)n)
-                m->play_done = true;
+            if (got < (int64_t)n) m->play_done = true;
         }
     } else if (m->echo && m->echo_started && m->echo_len >= n) {
         for (size_t i = 0; i < n; i++) {
@@ -173,15 +156,13 @@ void ripp_callmedia_playout(ripp_callmedia *m, const ripp_jbuf_out *out)
     size_t n = (size_t)m->cfg.frame_ms * RIPP_SAMPLES_PER_MS;
     int16_t pcm[RIPP_MAX_FRAME_SAMPLES];
     char digit = 0;
-    if (ripp_media_rx_play(m->rx, out, pcm, n, &digit) < 0)
-        memset(pcm, 0, n * sizeof *pcm);
+    if (ripp_media_rx_play(m->rx, out, pcm, n, &digit) < 0) memset(pcm, 0, n * sizeof *pcm);
     m->played++;
     if (digit && m->ndigits + 1 < sizeof m->digits) {
         m->digits[m->ndigits++] = digit;
         m->digits[m->ndigits] = 0;
     }
-    if (m->rec)
-        ripp_wav_write(m->rec, pcm, n);
+    if (m->rec) ripp_wav_write(m->rec, pcm, n);
     if (m->echo) {
         m->echo_started = true;
         for (size_t i = 0; i < n; i++) {
@@ -195,11 +176,17 @@ void ripp_callmedia_playout(ripp_callmedia *m, const ripp_jbuf_out *out)
     }
 }
 
-const char *ripp_callmedia_digits(const ripp_callmedia *m) { return m->digits; }
+const char *ripp_callmedia_digits(const ripp_callmedia *m)
+{
+    return m->digits;
+}
 
 bool ripp_callmedia_done(const ripp_callmedia *m)
 {
     return m->play_done && !(m->tx && ripp_media_tx_dtmf_pending(m->tx)) && !m->pending_dtmf[0];
 }
 
-uint64_t ripp_callmedia_frames_played(const ripp_callmedia *m) { return m->played; }
+uint64_t ripp_callmedia_frames_played(const ripp_callmedia *m)
+{
+    return m->played;
+}

@@ -154,8 +154,7 @@ static void print_summary(void)
     json_object_set_new(o, "state", json_string(ripp_call_state_name(f->state)));
     json_object_set_new(o, "outcome", json_string(ripp_call_outcome_name(f->outcome)));
     json_object_set_new(o, "answered", json_boolean(f->answered));
-    if (f->end_code &&
-        (f->outcome == RIPP_OUTCOME_FAILED || f->outcome == RIPP_OUTCOME_REJECTED))
+    if (f->end_code && (f->outcome == RIPP_OUTCOME_FAILED || f->outcome == RIPP_OUTCOME_REJECTED))
         json_object_set_new(o, "code", json_integer(f->end_code));
     char detail[512];
     int st = ripp_ep_call_setup_status(g.call, detail, sizeof detail);
@@ -167,13 +166,11 @@ static void print_summary(void)
     double talk = g.answered_at ? (double)(ripp_io_now() - g.answered_at) / 1e9 : 0;
     json_object_set_new(o, "talk_s", json_real(talk));
     json_t *js = json_loads(stats, 0, NULL);
-    if (js)
-        json_object_update(o, js);
+    if (js) json_object_update(o, js);
     json_decref(js);
     if (g.media)
         json_object_set_new(o, "dtmf_received", json_string(ripp_callmedia_digits(g.media)));
-    if (g.record)
-        json_object_set_new(o, "recording", json_string(g.record));
+    if (g.record) json_object_set_new(o, "recording", json_string(g.record));
     char *str = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", str);
     fflush(stdout);
@@ -183,8 +180,7 @@ static void print_summary(void)
 
 static void end_call(const char *why)
 {
-    if (g.ending || !g.call)
-        return;
+    if (g.ending || !g.call) return;
     g.ending = true;
     ripp_log(RIPP_LOG_INFO, "ending the call: %s", why);
     ripp_ep_call_end(g.call, NULL, ripp_io_now());
@@ -196,14 +192,11 @@ static void on_event(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local
     (void)ud;
     if (ev->type == RIPP_EV_ACCEPTED && !g.answered_at) {
         g.answered_at = ripp_io_now();
-        if (g.dtmf && g.media)
-            ripp_callmedia_dtmf(g.media, g.dtmf);
+        if (g.dtmf && g.media) ripp_callmedia_dtmf(g.media, g.dtmf);
     }
-    if (g.quiet)
-        return;
+    if (g.quiet) return;
     char buf[4096];
-    if (ripp_event_encode(ev, buf, sizeof buf) > 0)
-        printf("%s\n", buf);
+    if (ripp_event_encode(ev, buf, sizeof buf) > 0) printf("%s\n", buf);
     fflush(stdout);
     (void)c;
     (void)local;
@@ -243,8 +236,7 @@ static void on_done(void *ud, ripp_ep_call *c)
                         : 1;
     char detail[512];
     int st = ripp_ep_call_setup_status(c, detail, sizeof detail);
-    if (st)
-        fprintf(stderr, "ripp: call refused: %d %s\n", st, detail);
+    if (st) fprintf(stderr, "ripp: call refused: %d %s\n", st, detail);
     print_summary();
     ripp_callmedia_del(g.media); /* finishes the recording */
     g.media = NULL;
@@ -277,11 +269,9 @@ static int make_target(const char *to, char *out, size_t cap)
         return 0;
     }
     const char *p = to[0] == '+' ? to + 1 : to;
-    if (!*p || strlen(p) > 20)
-        return -1;
+    if (!*p || strlen(p) > 20) return -1;
     for (const char *q = p; *q; q++)
-        if (!isdigit((unsigned char)*q))
-            return -1;
+        if (!isdigit((unsigned char)*q)) return -1;
     snprintf(out, cap, "%s@e164.arpa", p);
     return 0;
 }
@@ -296,8 +286,7 @@ static int make_identity(char *out, size_t cap)
     char err[256] = "";
     int rv = 0;
     ripp_es256_key *key = ripp_es256_load(g.identity_key, &rv, err, sizeof err);
-    if (!key)
-        return fail("identity key: %s", err);
+    if (!key) return fail("identity key: %s", err);
     ripp_passport pp;
     memset(&pp, 0, sizeof pp);
     snprintf(pp.orig_tn, sizeof pp.orig_tn, "%s", g.from[0] == '+' ? g.from + 1 : g.from);
@@ -312,18 +301,15 @@ static int make_identity(char *out, size_t cap)
     }
     int64_t n = ripp_passport_sign(&pp, sign_cb, key, out, cap);
     ripp_es256_free(key);
-    if (n < 0)
-        return fail("cannot sign the PASSporT: %s", ripp_strerror((int)n));
+    if (n < 0) return fail("cannot sign the PASSporT: %s", ripp_strerror((int)n));
     return 0;
 }
 
 static int run_call(void)
 {
     char identity[RIPP_IDENTITY_MAX];
-    if (make_identity(identity, sizeof identity))
-        return 1;
-    if (fetch_caps())
-        return 1;
+    if (make_identity(identity, sizeof identity)) return 1;
+    if (fetch_caps()) return 1;
     ripp_caps_init_default(&g.caps);
     ripp_caps_parse(&g.caps, g.caps_body, g.caps_len, NULL);
     if (!ripp_caps_accepts(&g.caps, g.codec))
@@ -331,11 +317,10 @@ static int run_call(void)
                     ripp_codec_name(g.codec));
     char err[512] = "";
     int rv = 0;
-    ripp_callmedia_config mc = {.codec = g.codec, .peer_caps = g.caps, .play_path = g.play,
-                                .record_path = g.record};
+    ripp_callmedia_config mc = {
+        .codec = g.codec, .peer_caps = g.caps, .play_path = g.play, .record_path = g.record};
     g.media = ripp_callmedia_new(&mc, &rv, err, sizeof err);
-    if (!g.media)
-        return fail("media: %s", err);
+    if (!g.media) return fail("media: %s", err);
     if (g.dtmf) {
         for (const char *p = g.dtmf; *p; p++)
             if (ripp_dtmf_event_from_char(*p) < 0)
@@ -343,15 +328,13 @@ static int run_call(void)
     }
     ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = ripp_io_env(), .http = g.http};
     g.ep = ripp_ep_new(&ec, &hooks, &g, &rv);
-    if (!g.ep)
-        return fail("engine: %s", ripp_strerror(rv));
+    if (!g.ep) return fail("engine: %s", ripp_strerror(rv));
     ripp_driver_init(&g.driver, g.loop, g.ep);
-    ripp_place_opts po = {.trunk_url = g.trunk, .token = g.token, .target = g.target,
-                          .identity = identity};
+    ripp_place_opts po = {
+        .trunk_url = g.trunk, .token = g.token, .target = g.target, .identity = identity};
     g.placed_at = ripp_io_now();
     g.call = ripp_ep_call_place(g.ep, &po, g.placed_at, &rv);
-    if (!g.call)
-        return fail("cannot place the call: %s", ripp_strerror(rv));
+    if (!g.call) return fail("cannot place the call: %s", ripp_strerror(rv));
     uv_signal_init(g.loop, &g.sigint);
     uv_signal_init(g.loop, &g.sigterm);
     uv_signal_start(&g.sigint, on_signal, SIGINT);
@@ -366,12 +349,9 @@ static int run_call(void)
 
 static enum ripp_codec parse_codec(const char *s)
 {
-    if (strcasecmp(s, "pcmu") == 0)
-        return RIPP_CODEC_PCMU;
-    if (strcasecmp(s, "pcma") == 0)
-        return RIPP_CODEC_PCMA;
-    if (strcasecmp(s, "opus") == 0)
-        return RIPP_CODEC_OPUS;
+    if (strcasecmp(s, "pcmu") == 0) return RIPP_CODEC_PCMU;
+    if (strcasecmp(s, "pcma") == 0) return RIPP_CODEC_PCMA;
+    if (strcasecmp(s, "opus") == 0) return RIPP_CODEC_OPUS;
     return RIPP_CODEC_NONE;
 }
 
@@ -406,35 +386,59 @@ int main(int argc, char **argv)
     g.log_level = RIPP_LOG_WARN;
     g.token = getenv("RIPP_TOKEN");
     g.identity_key = getenv("RIPP_IDENTITY_KEY");
-    static const struct option longopts[] = {
-        {"trunk", required_argument, 0, 't'},   {"token", required_argument, 0, 'T'},
-        {"to", required_argument, 0, 'o'},      {"from", required_argument, 0, 'f'},
-        {"identity-key", required_argument, 0, 'i'}, {"x5u", required_argument, 0, 'x'},
-        {"play", required_argument, 0, 'p'},    {"record", required_argument, 0, 'r'},
-        {"duration", required_argument, 0, 'd'}, {"dtmf", required_argument, 0, 'D'},
-        {"codec", required_argument, 0, 'c'},   {"ring-timeout", required_argument, 0, 'R'},
-        {"ca", required_argument, 0, 'a'},      {"quiet", no_argument, 0, 'q'},
-        {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"trunk", required_argument, 0, 't'},
+                                             {"token", required_argument, 0, 'T'},
+                                             {"to", required_argument, 0, 'o'},
+                                             {"from", required_argument, 0, 'f'},
+                                             {"identity-key", required_argument, 0, 'i'},
+                                             {"x5u", required_argument, 0, 'x'},
+                                             {"play", required_argument, 0, 'p'},
+                                             {"record", required_argument, 0, 'r'},
+                                             {"duration", required_argument, 0, 'd'},
+                                             {"dtmf", required_argument, 0, 'D'},
+                                             {"codec", required_argument, 0, 'c'},
+                                             {"ring-timeout", required_argument, 0, 'R'},
+                                             {"ca", required_argument, 0, 'a'},
+                                             {"quiet", no_argument, 0, 'q'},
+                                             {"log-level", required_argument, 0, 'L'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     int ch;
     char *end;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
-        case 't': g.trunk = optarg; break;
-        case 'T': g.token = optarg; break;
-        case 'o': g.to = optarg; break;
-        case 'f': g.from = optarg; break;
-        case 'i': g.identity_key = optarg; break;
-        case 'x': g.x5u = optarg; break;
-        case 'p': g.play = optarg; break;
-        case 'r': g.record = optarg; break;
+        case 't':
+            g.trunk = optarg;
+            break;
+        case 'T':
+            g.token = optarg;
+            break;
+        case 'o':
+            g.to = optarg;
+            break;
+        case 'f':
+            g.from = optarg;
+            break;
+        case 'i':
+            g.identity_key = optarg;
+            break;
+        case 'x':
+            g.x5u = optarg;
+            break;
+        case 'p':
+            g.play = optarg;
+            break;
+        case 'r':
+            g.record = optarg;
+            break;
         case 'd':
             g.duration = strtod(optarg, &end);
-            if (*end || g.duration <= 0)
-                return fail("--duration: seconds > 0, not %s", optarg);
+            if (*end || g.duration <= 0) return fail("--duration: seconds > 0, not %s", optarg);
             break;
-        case 'D': g.dtmf = optarg; break;
+        case 'D':
+            g.dtmf = optarg;
+            break;
         case 'c':
             g.codec = parse_codec(optarg);
             if (g.codec == RIPP_CODEC_NONE)
@@ -445,33 +449,40 @@ int main(int argc, char **argv)
             if (*end || g.ring_timeout <= 0)
                 return fail("--ring-timeout: seconds > 0, not %s", optarg);
             break;
-        case 'a': g.ca = optarg; break;
-        case 'q': g.quiet = true; break;
+        case 'a':
+            g.ca = optarg;
+            break;
+        case 'q':
+            g.quiet = true;
+            break;
         case 'L':
             g.log_level = ripp_app_log_level(optarg);
             if (g.log_level < 0)
                 return fail("--log-level: error, warn, info or debug, not %s", optarg);
             break;
-        case 'h': fputs(is_call ? usage_call : usage_caps, stdout); return 0;
-        default: fputs(is_call ? usage_call : usage_caps, stderr); return 2;
+        case 'h':
+            fputs(is_call ? usage_call : usage_caps, stdout);
+            return 0;
+        default:
+            fputs(is_call ? usage_call : usage_caps, stderr);
+            return 2;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "ripp: unexpected argument: %s\n", argv[optind]);
         return 2;
     }
-    if (!g.trunk || !g.token)
-        return fail("--trunk and --token are required%s", "");
+    if (!g.trunk || !g.token) return fail("--trunk and --token are required%s", "");
     if (strncmp(g.trunk, "https://", 8) != 0)
         return fail("--trunk must be an https URL: %s", g.trunk);
     if (is_call) {
-        if (!g.to)
-            return fail("--to is required%s", "");
+        if (!g.to) return fail("--to is required%s", "");
         if (make_target(g.to, g.target, sizeof g.target) < 0)
             return fail("--to: digits or user@domain, not %s", g.to);
         if (!g.identity_key)
             return fail("--identity-key (or RIPP_IDENTITY_KEY) is required: every call carries "
-                        "a signed PASSporT%s", "");
+                        "a signed PASSporT%s",
+                        "");
     }
     ripp_app_log_init("ripp", (enum ripp_log_level)g.log_level);
     signal(SIGPIPE, SIG_IGN);
@@ -479,8 +490,7 @@ int main(int argc, char **argv)
     ripp_h2_client_config hc = {.tls = {.ca_file = g.ca}};
     int rv = 0;
     g.http = ripp_h2_client_new(g.loop, &hc, &rv);
-    if (!g.http)
-        return fail("HTTP/2 client: %s", ripp_strerror(rv));
+    if (!g.http) return fail("HTTP/2 client: %s", ripp_strerror(rv));
     int status;
     if (is_caps) {
         status = fetch_caps();
@@ -494,8 +504,7 @@ int main(int argc, char **argv)
     } else {
         status = run_call();
     }
-    if (g.ep)
-        ripp_ep_del(g.ep);
+    if (g.ep) ripp_ep_del(g.ep);
     ripp_http_client_del(g.http);
     uv_run(g.loop, UV_RUN_DEFAULT);
     ripp_callmedia_del(g.media);

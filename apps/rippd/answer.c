@@ -40,8 +40,7 @@ int answer_parse(const char *s, answer_spec *out, char *err, size_t errcap)
         *opt = 0;
     }
     char *arg = strchr(buf, ':');
-    if (arg)
-        *arg++ = 0;
+    if (arg) *arg++ = 0;
     char *end = NULL;
     if (strcmp(buf, "echo") == 0 && !arg) {
         out->mode = ANSWER_ECHO;
@@ -82,7 +81,10 @@ int answer_parse(const char *s, answer_spec *out, char *err, size_t errcap)
     return 0;
 }
 
-static ripp_ts secs(double s) { return (ripp_ts)(s * 1e9); }
+static ripp_ts secs(double s)
+{
+    return (ripp_ts)(s * 1e9);
+}
 
 /* The trunk cannot take the call (misconfigured answer mode, unreadable file). */
 static void fail_call(ripp_ep_call *c, ripp_ts now)
@@ -174,8 +176,7 @@ static void on_tick(void *ud, ripp_ep_call *c, ripp_ts now)
 {
     (void)ud;
     app_call *a = ripp_ep_call_user(c);
-    if (!a)
-        return;
+    if (!a) return;
     if (a->answer_at && now >= a->answer_at) {
         a->answer_at = 0;
         answer_now(c, a, now);
@@ -197,8 +198,7 @@ static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uin
 {
     (void)ud;
     app_call *a = ripp_ep_call_user(c);
-    if (!a || !a->media)
-        return 0;
+    if (!a || !a->media) return 0;
     return ripp_callmedia_next_frame(a->media, ripp_ep_call_rx_codec(c), codec, buf, cap);
 }
 
@@ -206,8 +206,7 @@ static void on_playout(void *ud, ripp_ep_call *c, const ripp_jbuf_out *out)
 {
     (void)ud;
     app_call *a = ripp_ep_call_user(c);
-    if (!a || !a->media)
-        return;
+    if (!a || !a->media) return;
     ripp_callmedia_playout(a->media, out);
     const char *d = ripp_callmedia_digits(a->media);
     size_t n = strlen(d);
@@ -252,19 +251,16 @@ static int verify_sig(void *ud, const ripp_trunk_rec *t, const uint8_t *data, si
                       const uint8_t *sig, size_t siglen)
 {
     rippd *d = ud;
-    if (!t->identity_pub[0])
-        return RIPP_ERR_AUTH;
+    if (!t->identity_pub[0]) return RIPP_ERR_AUTH;
     rippd_keys *k;
     for (k = d->keys; k; k = k->next)
-        if (strcmp(k->trunk, t->id) == 0 && strcmp(k->path, t->identity_pub) == 0)
-            break;
+        if (strcmp(k->trunk, t->id) == 0 && strcmp(k->path, t->identity_pub) == 0) break;
     if (!k) {
         char err[256] = "";
         int rv = 0;
         ripp_es256_key *key = ripp_es256_load(t->identity_pub, &rv, err, sizeof err);
         if (!key) {
-            ripp_log(RIPP_LOG_ERROR, "trunk %s: identity key %s: %s", t->id, t->identity_pub,
-                     err);
+            ripp_log(RIPP_LOG_ERROR, "trunk %s: identity key %s: %s", t->id, t->identity_pub, err);
             return RIPP_ERR_AUTH;
         }
         k = calloc(1, sizeof *k);

@@ -81,8 +81,7 @@ static int add_trunk(const char *id, const char *token, const char *answer,
     memset(&t, 0, sizeof t);
     char err[256];
     answer_spec spec;
-    if (answer_parse(answer, &spec, err, sizeof err) < 0)
-        return die("trunk: %s", err);
+    if (answer_parse(answer, &spec, err, sizeof err) < 0) return die("trunk: %s", err);
     if (strlen(id) >= sizeof t.id || strlen(answer) >= sizeof t.answer ||
         strlen(identity_pub) >= sizeof t.identity_pub || strlen(caps_json) >= sizeof t.caps_json)
         return die("trunk %s: a value is too long", id);
@@ -96,8 +95,7 @@ static int add_trunk(const char *id, const char *token, const char *answer,
         ripp_caps_validate(&caps, err, sizeof err) < 0)
         return die("trunk caps: %s", err);
     t.created_ms = (int64_t)(ripp_io_wall_us() / 1000);
-    if (store->ops->trunk_put(store->impl, &t) < 0)
-        return die("trunk %s: store write failed", id);
+    if (store->ops->trunk_put(store->impl, &t) < 0) return die("trunk %s: store write failed", id);
     if (token) {
         char hash[65];
         ripp_sha256_hex(token, strlen(token), hash);
@@ -117,8 +115,8 @@ static int load_config(opts *o, json_t **root_out)
         return 1;
     }
     json_t *v;
-#define STR(key, field)                                                                         \
-    if ((v = json_object_get(root, key)) && json_is_string(v) && !o->field)                      \
+#define STR(key, field)                                                                            \
+    if ((v = json_object_get(root, key)) && json_is_string(v) && !o->field)                        \
         o->field = json_string_value(v);
     STR("listen", listen)
     STR("cert", cert)
@@ -141,23 +139,19 @@ static int config_trunks(json_t *root)
 {
     json_t *trunks = json_object_get(root, "trunks"), *t;
     size_t i;
-    if (!trunks)
-        return 0;
-    if (!json_is_array(trunks))
-        return die("config: %s must be an array", "trunks");
+    if (!trunks) return 0;
+    if (!json_is_array(trunks)) return die("config: %s must be an array", "trunks");
     json_array_foreach(trunks, i, t)
     {
         const char *id = json_string_value(json_object_get(t, "id"));
         const char *answer = json_string_value(json_object_get(t, "answer"));
         const char *ik = json_string_value(json_object_get(t, "identity_key"));
-        if (!id || !ik)
-            return die("config: every trunk needs %s", "\"id\" and \"identity_key\"");
+        if (!id || !ik) return die("config: every trunk needs %s", "\"id\" and \"identity_key\"");
         json_t *caps = json_object_get(t, "caps");
         char *caps_s = caps ? json_dumps(caps, JSON_COMPACT) : NULL;
         int rv = add_trunk(id, NULL, answer ? answer : "echo", ik, caps_s ? caps_s : DEFAULT_CAPS);
         free(caps_s);
-        if (rv)
-            return rv;
+        if (rv) return rv;
         json_t *tokens = json_object_get(t, "tokens"), *tok;
         size_t j;
         json_array_foreach(tokens, j, tok)
@@ -174,17 +168,15 @@ static int config_trunks(json_t *root)
     return 0;
 }
 
-static int dev_setup(opts *o, char *trunk_id, size_t idcap, char *token, size_t tokcap,
-                     char *dir, size_t dircap)
+static int dev_setup(opts *o, char *trunk_id, size_t idcap, char *token, size_t tokcap, char *dir,
+                     size_t dircap)
 {
     if (o->state_dir) {
         snprintf(dir, dircap, "%s", o->state_dir);
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-            return die("cannot create %s", dir);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) return die("cannot create %s", dir);
     } else {
         snprintf(dir, dircap, "/tmp/rippd-dev-XXXXXX");
-        if (!mkdtemp(dir))
-            return die("cannot create %s", dir);
+        if (!mkdtemp(dir)) return die("cannot create %s", dir);
     }
     static char cert[1100], key[1100], ipriv[1100], ipub[1100], db[1100];
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
@@ -195,14 +187,11 @@ static int dev_setup(opts *o, char *trunk_id, size_t idcap, char *token, size_t 
     const char *names[] = {"127.0.0.1", "::1", "localhost"};
     if (ripp_tls_make_selfsigned(cert, key, names, 3) < 0)
         return die("cannot make a certificate in %s", dir);
-    if (ripp_es256_generate(ipriv, ipub) < 0)
-        return die("cannot make an identity key in %s", dir);
+    if (ripp_es256_generate(ipriv, ipub) < 0) return die("cannot make an identity key in %s", dir);
     o->cert = cert;
     o->key = key;
-    if (!o->db)
-        o->db = db;
-    if (!o->listen)
-        o->listen = "127.0.0.1";
+    if (!o->db) o->db = db;
+    if (!o->listen) o->listen = "127.0.0.1";
     uint8_t rnd[6];
     if (ripp_io_random(rnd, sizeof rnd) < 0 || ripp_io_random_token(token, tokcap, 32) < 0)
         return die("no randomness%s", "");
@@ -215,12 +204,12 @@ static int print_cdr(void *ud, const ripp_cdr *d)
 {
     (void)ud;
     json_t *stats = json_loads(d->stats_json, 0, NULL);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:i,s:s,s:s,s:o}", "call_id",
-                          d->call_id, "trunk_id", d->trunk_id, "target", d->target, "orig_tn",
-                          d->orig_tn, "start_ms", (json_int_t)d->start_ms, "answer_ms",
-                          (json_int_t)d->answer_ms, "end_ms", (json_int_t)d->end_ms, "outcome",
-                          d->outcome, "end_code", d->end_code, "dtmf", d->dtmf, "recording",
-                          d->recording, "stats", stats ? stats : json_object());
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:i,s:s,s:s,s:o}", "call_id", d->call_id,
+                  "trunk_id", d->trunk_id, "target", d->target, "orig_tn", d->orig_tn, "start_ms",
+                  (json_int_t)d->start_ms, "answer_ms", (json_int_t)d->answer_ms, "end_ms",
+                  (json_int_t)d->end_ms, "outcome", d->outcome, "end_code", d->end_code, "dtmf",
+                  d->dtmf, "recording", d->recording, "stats", stats ? stats : json_object());
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", s);
     free(s);
@@ -252,15 +241,13 @@ static void finish_stop(void)
 static void on_stop_timer(uv_timer_t *t)
 {
     (void)t;
-    if (ripp_ep_undone_count(app.ep) == 0 || ripp_io_now() >= stop_deadline)
-        finish_stop();
+    if (ripp_ep_undone_count(app.ep) == 0 || ripp_io_now() >= stop_deadline) finish_stop();
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)s;
-    if (stopping)
-        return;
+    if (stopping) return;
     stopping = true;
     ripp_log(RIPP_LOG_INFO, "signal %d: ending %zu calls", signum, ripp_ep_live_count(app.ep));
     ripp_ep_shutdown(app.ep, ripp_io_now());
@@ -272,50 +259,84 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     opts o = {.log_level = -1};
-    static const struct option longopts[] = {
-        {"config", required_argument, 0, 'c'},  {"listen", required_argument, 0, 'l'},
-        {"port", required_argument, 0, 'p'},    {"cert", required_argument, 0, 'C'},
-        {"key", required_argument, 0, 'K'},     {"db", required_argument, 0, 'd'},
-        {"public-authority", required_argument, 0, 'A'},
-        {"hold-timeout", required_argument, 0, 'H'},
-        {"set-cookie", required_argument, 0, 'S'},
-        {"answer", required_argument, 0, 'a'},  {"dev", no_argument, 0, 'D'},
-        {"state-dir", required_argument, 0, 's'}, {"cdrs", no_argument, 0, 'R'},
-        {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
+                                             {"listen", required_argument, 0, 'l'},
+                                             {"port", required_argument, 0, 'p'},
+                                             {"cert", required_argument, 0, 'C'},
+                                             {"key", required_argument, 0, 'K'},
+                                             {"db", required_argument, 0, 'd'},
+                                             {"public-authority", required_argument, 0, 'A'},
+                                             {"hold-timeout", required_argument, 0, 'H'},
+                                             {"set-cookie", required_argument, 0, 'S'},
+                                             {"answer", required_argument, 0, 'a'},
+                                             {"dev", no_argument, 0, 'D'},
+                                             {"state-dir", required_argument, 0, 's'},
+                                             {"cdrs", no_argument, 0, 'R'},
+                                             {"log-level", required_argument, 0, 'L'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {"version", no_argument, 0, 'V'},
+                                             {0, 0, 0, 0}};
     int ch;
     char *end;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'c': o.config = optarg; break;
-        case 'l': o.listen = optarg; break;
+        case 'c':
+            o.config = optarg;
+            break;
+        case 'l':
+            o.listen = optarg;
+            break;
         case 'p':
             o.port = (int)strtol(optarg, &end, 10);
             if (*end || o.port < 0 || o.port > 65535)
                 return die("--port: not a port number: %s", optarg);
             break;
-        case 'C': o.cert = optarg; break;
-        case 'K': o.key = optarg; break;
-        case 'd': o.db = optarg; break;
-        case 'A': o.public_authority = optarg; break;
+        case 'C':
+            o.cert = optarg;
+            break;
+        case 'K':
+            o.key = optarg;
+            break;
+        case 'd':
+            o.db = optarg;
+            break;
+        case 'A':
+            o.public_authority = optarg;
+            break;
         case 'H':
             o.hold_ms = strtol(optarg, &end, 10);
             if (*end || o.hold_ms < 100)
                 return die("--hold-timeout: milliseconds >= 100, not %s", optarg);
             break;
-        case 'a': o.answer = optarg; break;
-        case 'S': o.set_cookie = optarg; break;
-        case 'D': o.dev = true; break;
-        case 's': o.state_dir = optarg; break;
-        case 'R': o.cdrs = true; break;
+        case 'a':
+            o.answer = optarg;
+            break;
+        case 'S':
+            o.set_cookie = optarg;
+            break;
+        case 'D':
+            o.dev = true;
+            break;
+        case 's':
+            o.state_dir = optarg;
+            break;
+        case 'R':
+            o.cdrs = true;
+            break;
         case 'L':
             o.log_level = ripp_app_log_level(optarg);
             if (o.log_level < 0)
                 return die("--log-level: error, warn, info or debug, not %s", optarg);
             break;
-        case 'h': fputs(usage, stdout); return 0;
-        case 'V': printf("rippd 0.1.0\n"); return 0;
-        default: fputs(usage, stderr); return 2;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case 'V':
+            printf("rippd 0.1.0\n");
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -323,34 +344,29 @@ int main(int argc, char **argv)
         return 2;
     }
     json_t *config = NULL;
-    if (o.config && load_config(&o, &config))
-        return 1;
+    if (o.config && load_config(&o, &config)) return 1;
     ripp_app_log_init("rippd", o.log_level >= 0 ? (enum ripp_log_level)o.log_level : RIPP_LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
 
     char trunk_id[64] = "", token[128] = "", dir[1024] = "";
     if (o.dev && dev_setup(&o, trunk_id, sizeof trunk_id, token, sizeof token, dir, sizeof dir))
         return 1;
-    if (!o.db)
-        o.db = "rippd.db";
+    if (!o.db) o.db = "rippd.db";
     char err[512] = "";
     int rv = 0;
     store = ripp_store_sqlite_open(o.db, &rv, err, sizeof err);
-    if (!store)
-        return die("database: %s", err);
+    if (!store) return die("database: %s", err);
     if (o.cdrs) {
         store->ops->cdr_each(store->impl, print_cdr, NULL);
         ripp_store_close(store);
         return 0;
     }
     int status = 1;
-    if (config && config_trunks(config))
-        goto out;
+    if (config && config_trunks(config)) goto out;
     if (o.dev) {
         char ipub[1100];
         snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
-        if (add_trunk(trunk_id, token, o.answer ? o.answer : "echo", ipub, DEFAULT_CAPS))
-            goto out;
+        if (add_trunk(trunk_id, token, o.answer ? o.answer : "echo", ipub, DEFAULT_CAPS)) goto out;
     } else if (o.answer) {
         fprintf(stderr, "rippd: --answer applies to the --dev trunk; configure trunks with "
                         "--config\n");
@@ -404,8 +420,8 @@ int main(int argc, char **argv)
              v6 ? "]" : "", port);
     if (o.dev) {
         char url[1200], ipriv[1100];
-        snprintf(url, sizeof url, "https://%s%s%s:%d/trunks/%s", v6 ? "[" : "", host,
-                 v6 ? "]" : "", port, trunk_id);
+        snprintf(url, sizeof url, "https://%s%s%s:%d/trunks/%s", v6 ? "[" : "", host, v6 ? "]" : "",
+                 port, trunk_id);
         snprintf(ipriv, sizeof ipriv, "%s/identity.pem", dir);
         json_t *line = json_object();
         json_object_set_new(line, "trunk", json_string(url));
@@ -422,11 +438,9 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_NOWAIT);
     status = 0;
 out:
-    if (app.ep)
-        ripp_ep_del(app.ep);
+    if (app.ep) ripp_ep_del(app.ep);
     rippd_keys_free(app.keys);
-    if (server)
-        ripp_h2_server_del(server);
+    if (server) ripp_h2_server_del(server);
     ripp_store_close(store);
     json_decref(config);
     if (uv_loop_close(uv_default_loop()) == UV_EBUSY)

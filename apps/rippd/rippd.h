@@ -9,8 +9,14 @@
 /* What a trunk does with an incoming call (the trunk's `answer` string):
  *   MODE[,hangup=SECONDS]
  *   MODE = echo | play:FILE | record:DIR | reject:CODE | noanswer[:SECONDS] | ring:SECONDS */
-enum answer_mode { ANSWER_ECHO, ANSWER_PLAY, ANSWER_RECORD, ANSWER_REJECT, ANSWER_NOANSWER,
-                   ANSWER_RING };
+enum answer_mode {
+    ANSWER_ECHO,
+    ANSWER_PLAY,
+    ANSWER_RECORD,
+    ANSWER_REJECT,
+    ANSWER_NOANSWER,
+    ANSWER_RING
+};
 
 typedef struct answer_spec {
     enum answer_mode mode;

@@ -54,20 +54,20 @@ typedef struct ripp_ep_hooks {
 
 typedef struct ripp_ep_config {
     enum ripp_role role;
-    const ripp_env *env;       /* wall clock and randomness */
-    uint32_t frame_ms;         /* media interval, default 20 */
+    const ripp_env *env; /* wall clock and randomness */
+    uint32_t frame_ms;   /* media interval, default 20 */
     /* server */
     ripp_store *store;
     const char *public_authority; /* host[:port] of call URIs; NULL: the request's */
-    ripp_ts hold_timeout;      /* P2, default 5 s */
-    ripp_ts linger;            /* an ended call answers 404 to byways and GET for this
-                                  long before it is forgotten (CDR stays); default 30 s */
-    const char *set_cookie;    /* optional Set-Cookie value sent with every 201 */
-    bool require_identity;     /* default true */
+    ripp_ts hold_timeout;         /* P2, default 5 s */
+    ripp_ts linger;               /* an ended call answers 404 to byways and GET for this
+                                     long before it is forgotten (CDR stays); default 30 s */
+    const char *set_cookie;       /* optional Set-Cookie value sent with every 201 */
+    bool require_identity;        /* default true */
     /* client */
     ripp_http_client *http;
-    uint32_t reverse_byways;   /* opened at once per call, default 10 (>= 10, <= 20) */
-    ripp_ts close_grace;       /* after end, exchanges still open are reset; default 3 s */
+    uint32_t reverse_byways; /* opened at once per call, default 10 (>= 10, <= 20) */
+    ripp_ts close_grace;     /* after end, exchanges still open are reset; default 3 s */
 } ripp_ep_config;
 
 ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void *ud, int *err);
@@ -109,8 +109,8 @@ void ripp_ep_call_set_user(ripp_ep_call *c, void *user);
 void *ripp_ep_call_user(const ripp_ep_call *c);
 const ripp_call *ripp_ep_call_fsm(const ripp_ep_call *c);
 const ripp_stats *ripp_ep_call_stats(const ripp_ep_call *c);
-const char *ripp_ep_call_id(const ripp_ep_call *c);   /* the UUID */
-const char *ripp_ep_call_uri(const ripp_ep_call *c);  /* absolute call URI ("" before 201) */
+const char *ripp_ep_call_id(const ripp_ep_call *c);  /* the UUID */
+const char *ripp_ep_call_uri(const ripp_ep_call *c); /* absolute call URI ("" before 201) */
 /* The codec the peer last sent voice in (RIPP_CODEC_NONE before any). */
 enum ripp_codec ripp_ep_call_rx_codec(const ripp_ep_call *c);
 /* The caps the peer advertised (server: defaults; client: the trunk's if set). */

@@ -26,22 +26,22 @@ typedef uint64_t ripp_ts;
  * these on failure. They never mix with HTTP status codes or errno values. */
 enum ripp_err {
     RIPP_OK = 0,
-    RIPP_ERR_NOMEM = -1,     /* allocation failed; the object stays consistent */
-    RIPP_ERR_INVAL = -2,     /* bad argument from the local caller */
-    RIPP_ERR_PROTO = -3,     /* peer bytes violate the protocol (malformed) */
-    RIPP_ERR_LIMIT = -4,     /* a size or count limit would be exceeded */
-    RIPP_ERR_TRUNCATED = -5, /* input ended inside a record */
-    RIPP_ERR_STATE = -6,     /* not allowed in the current state (or role) */
-    RIPP_ERR_DUP = -7,       /* duplicate (already processed); dropped */
-    RIPP_ERR_LATE = -8,      /* arrived after its playout point; dropped */
-    RIPP_ERR_NOTFOUND = -9,  /* no such object */
-    RIPP_ERR_AUTH = -10,     /* authentication or signature check failed */
+    RIPP_ERR_NOMEM = -1,        /* allocation failed; the object stays consistent */
+    RIPP_ERR_INVAL = -2,        /* bad argument from the local caller */
+    RIPP_ERR_PROTO = -3,        /* peer bytes violate the protocol (malformed) */
+    RIPP_ERR_LIMIT = -4,        /* a size or count limit would be exceeded */
+    RIPP_ERR_TRUNCATED = -5,    /* input ended inside a record */
+    RIPP_ERR_STATE = -6,        /* not allowed in the current state (or role) */
+    RIPP_ERR_DUP = -7,          /* duplicate (already processed); dropped */
+    RIPP_ERR_LATE = -8,         /* arrived after its playout point; dropped */
+    RIPP_ERR_NOTFOUND = -9,     /* no such object */
+    RIPP_ERR_AUTH = -10,        /* authentication or signature check failed */
     RIPP_ERR_UNSUPPORTED = -11, /* valid but not supported (codec, algorithm, ...) */
-    RIPP_ERR_IO = -12,       /* operating-system or file error (apps and io/ only) */
-    RIPP_ERR_CRYPTO = -13,   /* crypto library failure */
-    RIPP_ERR_CLOSED = -14,   /* the exchange, byway or connection is gone */
-    RIPP_ERR_STORE = -15,    /* the store failed */
-    RIPP_ERR_AGAIN = -16,    /* nothing to do now; try later */
+    RIPP_ERR_IO = -12,          /* operating-system or file error (apps and io/ only) */
+    RIPP_ERR_CRYPTO = -13,      /* crypto library failure */
+    RIPP_ERR_CLOSED = -14,      /* the exchange, byway or connection is gone */
+    RIPP_ERR_STORE = -15,       /* the store failed */
+    RIPP_ERR_AGAIN = -16,       /* nothing to do now; try later */
 };
 
 /* A static, human-readable description of a library error code. Never NULL. */
@@ -49,7 +49,12 @@ const char *ripp_strerror(int err);
 
 /* Logging. The library writes through one process-wide handler; the default handler
  * discards everything. Messages never contain tokens or key material. */
-enum ripp_log_level { RIPP_LOG_ERROR = 0, RIPP_LOG_WARN = 1, RIPP_LOG_INFO = 2, RIPP_LOG_DEBUG = 3 };
+enum ripp_log_level {
+    RIPP_LOG_ERROR = 0,
+    RIPP_LOG_WARN = 1,
+    RIPP_LOG_INFO = 2,
+    RIPP_LOG_DEBUG = 3
+};
 typedef void (*ripp_log_fn)(void *ud, enum ripp_log_level level, const char *msg);
 void ripp_log_set_handler(ripp_log_fn fn, void *ud, enum ripp_log_level max_level);
 void ripp_log(enum ripp_log_level level, const char *fmt, ...)

@@ -83,9 +83,9 @@ typedef struct ripp_request {
     const char *query;     /* after '?', or "" */
     const char *authority; /* :authority or Host */
     const char *scheme;
-    const ripp_hdr *hdrs;  /* regular fields, lower-case names */
+    const ripp_hdr *hdrs; /* regular fields, lower-case names */
     size_t n_hdrs;
-    bool early_data;       /* received in 0-RTT (HTTP/3) */
+    bool early_data; /* received in 0-RTT (HTTP/3) */
 } ripp_request;
 
 /* First field of that name (case-insensitive) or NULL. */

@@ -65,7 +65,11 @@ typedef struct fk_net {
 static fk_net *fk_of_side(fk_side *s);
 static fk_net *fk_current;
 
-static fk_net *fk_of_side(fk_side *s) { (void)s; return fk_current; }
+static fk_net *fk_of_side(fk_side *s)
+{
+    (void)s;
+    return fk_current;
+}
 
 static void fk_push(fk_net *n, fk_msg *m)
 {
@@ -93,13 +97,15 @@ static fk_msg *fk_msg_new(enum fk_kind kind, fk_side *to, const ripp_hdr *h, siz
     return m;
 }
 
-static fk_side *fk_peer(fk_side *s) { return s->is_client ? &s->s->sv : &s->s->c; }
+static fk_side *fk_peer(fk_side *s)
+{
+    return s->is_client ? &s->s->sv : &s->s->c;
+}
 
 static int fk_respond(ripp_xchg *x, int status, const ripp_hdr *hdrs, size_t n, bool end)
 {
     fk_side *s = (fk_side *)x;
-    if (s->s->reset)
-        return RIPP_ERR_CLOSED;
+    if (s->s->reset) return RIPP_ERR_CLOSED;
     fk_msg *m = fk_msg_new(FK_RESPONSE, fk_peer(s), hdrs, n);
     m->status = status;
     fk_push(fk_of_side(s), m);
@@ -113,10 +119,8 @@ static int fk_respond(ripp_xchg *x, int status, const ripp_hdr *hdrs, size_t n, 
 static int fk_write(ripp_xchg *x, const uint8_t *data, size_t len)
 {
     fk_side *s = (fk_side *)x;
-    if (s->s->reset)
-        return RIPP_ERR_CLOSED;
-    if (s->ended)
-        return RIPP_ERR_STATE;
+    if (s->s->reset) return RIPP_ERR_CLOSED;
+    if (s->ended) return RIPP_ERR_STATE;
     fk_msg *m = fk_msg_new(FK_DATA, fk_peer(s), NULL, 0);
     m->data = malloc(len);
     memcpy(m->data, data, len);
@@ -128,8 +132,7 @@ static int fk_write(ripp_xchg *x, const uint8_t *data, size_t len)
 static int fk_end(ripp_xchg *x)
 {
     fk_side *s = (fk_side *)x;
-    if (s->s->reset || s->ended)
-        return 0;
+    if (s->s->reset || s->ended) return 0;
     s->ended = true;
     fk_push(fk_of_side(s), fk_msg_new(FK_END, fk_peer(s), NULL, 0));
     return 0;
@@ -139,15 +142,18 @@ static int fk_reset(ripp_xchg *x, uint32_t code)
 {
     fk_side *s = (fk_side *)x;
     (void)code;
-    if (s->s->reset)
-        return 0;
+    if (s->s->reset) return 0;
     s->s->reset = true;
     fk_push(fk_of_side(s), fk_msg_new(FK_RESET, s, NULL, 0));
     fk_push(fk_of_side(s), fk_msg_new(FK_RESET, fk_peer(s), NULL, 0));
     return 0;
 }
 
-static size_t fk_buffered(const ripp_xchg *x) { (void)x; return 0; }
+static size_t fk_buffered(const ripp_xchg *x)
+{
+    (void)x;
+    return 0;
+}
 
 static const ripp_xchg_vt fk_vt = {fk_respond, fk_write, fk_end, fk_reset, fk_buffered};
 
@@ -186,16 +192,17 @@ static ripp_xchg *fk_request(ripp_http_client *c, const char *method, const char
     return &s->c.x;
 }
 
-static void fk_del(ripp_http_client *c) { (void)c; }
+static void fk_del(ripp_http_client *c)
+{
+    (void)c;
+}
 static const ripp_http_client_vt fk_client_vt = {fk_request, fk_del};
 
 static void fk_close_side(fk_side *s, int error)
 {
-    if (s->closed)
-        return;
+    if (s->closed) return;
     s->closed = true;
-    if (s->x.cbs && s->x.cbs->on_close)
-        s->x.cbs->on_close(&s->x, s->x.ud, error, 0);
+    if (s->x.cbs && s->x.cbs->on_close) s->x.cbs->on_close(&s->x, s->x.ud, error, 0);
 }
 
 static void fk_maybe_free(fk_net *n, fk_stream *s)
@@ -216,14 +223,12 @@ static void fk_deliver(fk_net *n, fk_msg *m)
     fk_side *to = m->to;
     fk_stream *s = to->s;
     s->refs--;
-    if (to->closed)
-        goto out;
+    if (to->closed) goto out;
     if (m->kind == FK_RESET) {
         fk_close_side(to, RIPP_ERR_CLOSED);
         goto out;
     }
-    if (s->reset)
-        goto out;
+    if (s->reset) goto out;
     const ripp_xchg_cbs *cb = to->x.cbs;
     switch (m->kind) {
     case FK_REQUEST: {
@@ -235,24 +240,25 @@ static void fk_deliver(fk_net *n, fk_msg *m)
                     snprintf(n->cookie_seen, sizeof n->cookie_seen, "%s", s->hdrs[i].value);
                 }
         }
-        ripp_request req = {.method = s->method, .path = s->path, .query = s->query,
-                            .authority = "sim.example", .scheme = "https", .hdrs = s->hdrs,
+        ripp_request req = {.method = s->method,
+                            .path = s->path,
+                            .query = s->query,
+                            .authority = "sim.example",
+                            .scheme = "https",
+                            .hdrs = s->hdrs,
                             .n_hdrs = s->nh};
         ripp_ep_on_request(n->server, &to->x, &req, n->now);
         break;
     }
     case FK_RESPONSE:
-        if (cb && cb->on_response)
-            cb->on_response(&to->x, to->x.ud, m->status, m->hdrs, m->nh);
+        if (cb && cb->on_response) cb->on_response(&to->x, to->x.ud, m->status, m->hdrs, m->nh);
         break;
     case FK_DATA:
-        if (cb && cb->on_data)
-            cb->on_data(&to->x, to->x.ud, m->data, m->len);
+        if (cb && cb->on_data) cb->on_data(&to->x, to->x.ud, m->data, m->len);
         break;
     case FK_END:
         to->peer_ended = true;
-        if (cb && cb->on_end)
-            cb->on_end(&to->x, to->x.ud);
+        if (cb && cb->on_end) cb->on_end(&to->x, to->x.ud);
         break;
     default:
         break;
@@ -271,8 +277,7 @@ out:
 static int fk_cmp(const void *a, const void *b)
 {
     const fk_msg *x = *(fk_msg *const *)a, *y = *(fk_msg *const *)b;
-    if (x->at != y->at)
-        return x->at < y->at ? -1 : 1;
+    if (x->at != y->at) return x->at < y->at ? -1 : 1;
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
@@ -280,11 +285,9 @@ static int fk_cmp(const void *a, const void *b)
 static void fk_run_due(fk_net *n)
 {
     for (;;) {
-        if (!n->nq)
-            return;
+        if (!n->nq) return;
         qsort(n->q, n->nq, sizeof *n->q, fk_cmp);
-        if (n->q[0]->at > n->now)
-            return;
+        if (n->q[0]->at > n->now) return;
         fk_msg *m = n->q[0];
         memmove(n->q, n->q + 1, (n->nq - 1) * sizeof *n->q);
         n->nq--;
@@ -296,13 +299,19 @@ static ripp_ts fk_next(const fk_net *n)
 {
     ripp_ts t = RIPP_TS_NEVER;
     for (size_t i = 0; i < n->nq; i++)
-        if (n->q[i]->at < t)
-            t = n->q[i]->at;
+        if (n->q[i]->at < t) t = n->q[i]->at;
     return t;
 }
 
-static uint64_t fk_wall_us(void *ud) { fk_net *n = ud; return n->wall_base_us + n->now / 1000; }
-static ripp_ts fk_mono(void *ud) { return ((fk_net *)ud)->now; }
+static uint64_t fk_wall_us(void *ud)
+{
+    fk_net *n = ud;
+    return n->wall_base_us + n->now / 1000;
+}
+static ripp_ts fk_mono(void *ud)
+{
+    return ((fk_net *)ud)->now;
+}
 static int fk_random(void *ud, uint8_t *buf, size_t len)
 {
     fk_net *n = ud;
@@ -331,14 +340,10 @@ static void fk_run(fk_net *n, ripp_ep *a, ripp_ep *b, ripp_ts until)
     while (n->now < until) {
         ripp_ts t = fk_next(n);
         ripp_ts ea = ripp_ep_expiry(a), eb = ripp_ep_expiry(b);
-        if (ea < t)
-            t = ea;
-        if (eb < t)
-            t = eb;
-        if (t > until)
-            t = until;
-        if (t > n->now)
-            n->now = t;
+        if (ea < t) t = ea;
+        if (eb < t) t = eb;
+        if (t > until) t = until;
+        if (t > n->now) n->now = t;
         fk_run_due(n);
         ripp_ep_handle_expiry(a, n->now);
         ripp_ep_handle_expiry(b, n->now);

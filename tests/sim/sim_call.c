@@ -49,8 +49,7 @@ static void on_event(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local
     side *s = ud;
     (void)c;
     (void)local;
-    if (s->nev < 16 && ev->type != RIPP_EV_OPEN_REVERSE)
-        s->events[s->nev++] = ev->type;
+    if (s->nev < 16 && ev->type != RIPP_EV_OPEN_REVERSE) s->events[s->nev++] = ev->type;
 }
 
 static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
@@ -69,8 +68,7 @@ static void on_playout(void *ud, ripp_ep_call *c, const ripp_jbuf_out *out)
 {
     side *s = ud;
     (void)c;
-    if (s->played_present == 0 && !out->present)
-        return; /* before the first frame */
+    if (s->played_present == 0 && !out->present) return; /* before the first frame */
     s->played++;
     s->played_present += out->present;
 }
@@ -112,12 +110,15 @@ static int sign_fake(void *ud, const uint8_t *d, size_t len, uint8_t sig[64])
     return 0;
 }
 
-static const ripp_ep_hooks srv_hooks = {.on_call_new = on_call_new, .on_event = on_event,
-                                        .next_frame = next_frame, .on_playout = on_playout,
-                                        .on_done = on_done, .token_hash = token_hash,
+static const ripp_ep_hooks srv_hooks = {.on_call_new = on_call_new,
+                                        .on_event = on_event,
+                                        .next_frame = next_frame,
+                                        .on_playout = on_playout,
+                                        .on_done = on_done,
+                                        .token_hash = token_hash,
                                         .verify_sig = verify_sig};
-static const ripp_ep_hooks cli_hooks = {.on_event = on_event, .next_frame = next_frame,
-                                        .on_playout = on_playout, .on_done = on_done};
+static const ripp_ep_hooks cli_hooks = {
+    .on_event = on_event, .next_frame = next_frame, .on_playout = on_playout, .on_done = on_done};
 
 typedef struct world {
     fk_net net;
@@ -142,8 +143,11 @@ static void world_init(world *w, ripp_ts latency, const char *answer)
     char h[65];
     token_hash(NULL, TOKEN, h);
     assert_int_equal(w->store->ops->token_add(w->store->impl, "t1", h), 0);
-    ripp_ep_config sc = {.role = RIPP_ROLE_SERVER, .env = &w->env, .store = w->store,
-                         .require_identity = true, .hold_timeout = 2 * RIPP_NS_PER_SEC,
+    ripp_ep_config sc = {.role = RIPP_ROLE_SERVER,
+                         .env = &w->env,
+                         .store = w->store,
+                         .require_identity = true,
+                         .hold_timeout = 2 * RIPP_NS_PER_SEC,
                          .set_cookie = sim_set_cookie};
     w->server = ripp_ep_new(&sc, &srv_hooks, &srv, &err);
     assert_non_null(w->server);
@@ -163,12 +167,16 @@ static void world_free(world *w)
 
 static ripp_ep_call *place(world *w)
 {
-    ripp_passport pp = {.orig_tn = "14085550100", .dest_tn = "14085551212", .iat = 1795000000,
+    ripp_passport pp = {.orig_tn = "14085550100",
+                        .dest_tn = "14085551212",
+                        .iat = 1795000000,
                         .x5u = "https://sim.example/cert.pem"};
     char identity[RIPP_IDENTITY_MAX];
     assert_true(ripp_passport_sign(&pp, sign_fake, NULL, identity, sizeof identity) > 0);
-    ripp_place_opts o = {.trunk_url = "https://sim.example/trunks/t1", .token = TOKEN,
-                         .target = "14085551212@e164.arpa", .identity = identity};
+    ripp_place_opts o = {.trunk_url = "https://sim.example/trunks/t1",
+                         .token = TOKEN,
+                         .target = "14085551212@e164.arpa",
+                         .identity = identity};
     int err = 0;
     ripp_ep_call *c = ripp_ep_call_place(w->client, &o, w->net.now, &err);
     assert_non_null(c);
@@ -252,8 +260,10 @@ static void unauthorised(void **state)
     (void)state;
     world w;
     world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
-    ripp_place_opts o = {.trunk_url = "https://sim.example/trunks/t1", .token = "wrong",
-                         .target = "1@e164.arpa", .identity = "x.y.z"};
+    ripp_place_opts o = {.trunk_url = "https://sim.example/trunks/t1",
+                         .token = "wrong",
+                         .target = "1@e164.arpa",
+                         .identity = "x.y.z"};
     int err = 0;
     ripp_ep_call *c = ripp_ep_call_place(w.client, &o, w.net.now, &err);
     assert_non_null(c);
@@ -276,7 +286,8 @@ static void hold_timer(void **state)
     for (size_t i = 0; i < w.net.nall; i++)
         fk_reset(&w.net.all[i]->c.x, 0);
     ripp_ts cut = w.net.now;
-    while (ripp_ep_call_fsm(srv.call)->state != RIPP_CALL_ENDED && w.net.now < cut + 5 * RIPP_NS_PER_SEC)
+    while (ripp_ep_call_fsm(srv.call)->state != RIPP_CALL_ENDED &&
+           w.net.now < cut + 5 * RIPP_NS_PER_SEC)
         fk_run(&w.net, w.client, w.server, w.net.now + 20 * RIPP_NS_PER_MS);
     assert_int_equal(ripp_ep_call_fsm(srv.call)->outcome, RIPP_OUTCOME_HOLD_TIMEOUT);
     ripp_ts took = w.net.now - cut;
@@ -310,9 +321,9 @@ static void cookies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(call_lan),     cmocka_unit_test(call_wan),
+        cmocka_unit_test(call_lan),      cmocka_unit_test(call_wan),
         cmocka_unit_test(call_rejected), cmocka_unit_test(unauthorised),
-        cmocka_unit_test(hold_timer),   cmocka_unit_test(cookies),
+        cmocka_unit_test(hold_timer),    cmocka_unit_test(cookies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
