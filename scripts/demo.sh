@@ -45,7 +45,7 @@ echo "summary:"
 tail -n 1 "$OUT/call.jsonl" | sed 's/^/  /'
 echo
 echo "echo quality (recording vs. what was sent):"
-"$BUILD/apps/ripp-wavtool" compare "$OUT/speech.wav" "$OUT/echo.wav" | sed 's/^/  /'
+"$BUILD/apps/ripp-wavtool" compare "$OUT/speech.wav" "$OUT/echo.wav" --segment-ms 100 | sed 's/^/  /'
 echo
 echo "recording: $OUT/echo.wav"
 echo "server log: $OUT/rippd.log"
