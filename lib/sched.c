@@ -172,6 +172,8 @@ static void request_more(ripp_sched *s, ripp_ts now, unsigned at_least)
 {
     if (s->cfg.can_open || !s->ops->want_more_byways) return;
     unsigned open = ripp_sched_open_count(s), blocked = ripp_sched_blocked_count(s);
+    /* none open yet: the peer opens its byways (ten at once) as the call starts */
+    if (open == 0) return;
     bool cong = blocked * 4 >= open * 3;
     if (!at_least && !cong && s->q_len == 0) return;
     if (open >= s->cfg.max_byways) return;
