@@ -218,8 +218,15 @@ run_ripp() {
 	is_running "$RIPPD_PID" || alive=false
 	stop_pid "$RIPPD_PID" rippd 10
 	RIPPD_PID=""
-	local logerr
+	local logerr logsum
 	logerr=$(grep -cE ' (error|warn) ' "$dir/rippd.log" || true)
+	# the kinds of message both sides logged, most frequent first
+	logsum=$({
+		grep -hE ' (error|warn) ' "$dir/rippd.log" | sed 's/^[^ ]* //' || true
+		grep -hE '^ripp-load (error|warn) ' "$dir/load.log" || true
+	} | sed -E 's#https?://[^ ]*#URL#g; s/[0-9a-f]{8}-[0-9a-f-]{27}/ID/g; s/[0-9]+/N/g' |
+		sort | uniq -c | sort -rn | head -n 6 | sed -E 's/^ *//' |
+		jq -R -s -c 'split("\n") | map(select(length > 0))')
 	# the server's own view: its CDRs (whole calls, ramp and teardown included)
 	local view='{}'
 	if [[ -f $dir/state/rippd.db ]]; then
@@ -253,9 +260,10 @@ run_ripp() {
 		tail -n 20 "$dir/rippd.log" >&2 || true
 	fi
 	jq -c --argjson view "$view" --argjson logerr "${logerr:-0}" --argjson rc "$rc" \
+		--argjson logsum "${logsum:-[]}" \
 		--argjson alive "$alive" --argjson bg0 "$BG0" --argjson bg1 "$BG1" --arg prio "$PRIO" \
 		--argjson profiled "$([[ -n $profile ]] && echo true || echo false)" \
-		'. + {server_view: $view, rippd_log_warnings: $logerr, exit_status: $rc,
+		'. + {server_view: $view, rippd_log_warnings: $logerr, log_summary: $logsum, exit_status: $rc,
 		      rippd_survived: $alive, background_busy_cpu0: $bg0, background_busy_cpu1: $bg1,
 		      priority: $prio, profiled: $profiled}' <<<"$line" >"$SCRATCH/line.json"
 	rm -rf "$dir"
@@ -282,7 +290,16 @@ run_anchor() {
 		<<<"$line" >"$SCRATCH/line.json"
 }
 
-RAW=$SCRATCH/raw.jsonl
+# The raw lines go to the report directory as they come, so that an interrupted run keeps them.
+mkdir -p "$OUTDIR"
+DATE=$(date -u +%Y-%m-%d)
+BASE=$OUTDIR/$DATE
+k=2
+while [[ -e $BASE.md || -e $BASE.jsonl ]]; do
+	BASE=$OUTDIR/$DATE-$k
+	k=$((k + 1))
+done
+RAW=$BASE.jsonl
 : >"$RAW"
 
 # passes N: rippd carried N with p99 < 20 ms and nothing lost in either direction
@@ -366,8 +383,7 @@ if [[ $PROFILE == 1 ]] && command -v perf >/dev/null; then
 		map(select(.tool == "ripp-load")) |
 		(map(select(.ok != true or .setup_failed != 0 or .ended_abnormally != 0 or
 		            .rtt_p99_ms >= $lim or .lost_incl_tail != 0 or .rx_late != 0 or
-		            .rx_concealed != 0) | map(.calls) | min) //
-		 (map(.calls) | max))' "$RAW")
+		            .rx_concealed != 0)) | map(.calls) | min) // (map(.calls) | max)' "$RAW")
 	wait_quiet
 	say "N=$PN: profiling rippd (perf record -g, 5 s of the window; not in the table)"
 	run_ripp "$PN" profile
@@ -376,15 +392,6 @@ fi
 END=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # ---- the report ----
-mkdir -p "$OUTDIR"
-DATE=$(date -u +%Y-%m-%d)
-BASE=$OUTDIR/$DATE
-k=2
-while [[ -e $BASE.md ]]; do
-	BASE=$OUTDIR/$DATE-$k
-	k=$((k + 1))
-done
-cp "$RAW" "$BASE.jsonl"
 
 TABLE=$(jq -r -s --argjson lim "$P99_LIMIT_MS" '
 	def med: map(select(. != null)) | sort | if length == 0 then null else .[((length - 1) / 2 | floor)] end;
@@ -402,7 +409,7 @@ TABLE=$(jq -r -s --argjson lim "$P99_LIMIT_MS" '
 SEARCH_LINE=$(jq -r -s 'map(select(.search)) | last | if . == null then "" else "Largest N passing (ack RTT p99 < 20 ms, nothing lost in either direction, every call set up and ended normally): **\(.largest_passing)**\(if .smallest_failing > 0 then "; smallest failing: \(.smallest_failing)" else " (no failure within the search steps)" end)." end' "$RAW")
 NOTES=$(jq -r -s '
 	map(select(.tool == "ripp-load" and (.profiled | not))) | .[] |
-	"- N=\(.calls): window \(.window_s // "–") s, generator send lag p99 \(.send_lag_p99_ms // "–") ms (kept up: \(.generator_kept_up // "–")), CPU1 busy \(.server_core_busy_percent // "–") % (steal \(.server_core_steal_percent // "–") %), other work before the run CPU0 \(.background_busy_cpu0) % / CPU1 \(.background_busy_cpu1) %, engine warnings \(.engine_warnings // "–"), server view (CDRs, whole calls): lost \(.server_view.lost // "–"), rx late \(.server_view.rx_late // "–"), rx concealed \(.server_view.rx_concealed // "–")\(if .error then "; **error: " + .error + "**" else "" end)"' "$RAW")
+	"- N=\(.calls): window \(.window_s // "–") s, generator send lag p99 \(.send_lag_p99_ms // "–") ms (kept up: \(.generator_kept_up // "–")), CPU1 busy \(.server_core_busy_percent // "–") % (steal \(.server_core_steal_percent // "–") %), other work before the run CPU0 \(.background_busy_cpu0) % / CPU1 \(.background_busy_cpu1) %, engine warnings \(.engine_warnings // "–"), server view (CDRs, whole calls): lost \(.server_view.lost // "–"), rx late \(.server_view.rx_late // "–"), rx concealed \(.server_view.rx_concealed // "–")\(if .error then "; **error: " + .error + "**" else "" end)\(if (.log_summary // []) | length > 0 then "\n  - logged (count, message): " + (.log_summary | map("`" + . + "`") | join("; ")) else "" end)"' "$RAW")
 
 RTPE_VERSION=$(dpkg-query -W -f '${Version}' rtpengine-daemon 2>/dev/null || echo "not installed")
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)

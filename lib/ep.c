@@ -362,6 +362,21 @@ int ep_ack_cb(void *ud, const ripp_ack *ack)
     return 0;
 }
 
+/* A frame written on a byway. When the write fails (the peer stopped reading and the send
+ * buffer is full, or the stream is gone), the scheduler frees the slot and counts the frame
+ * lost; the byway must let go of the slot too, and is aborted. */
+int ep_byway_write(ep_bw *b, const uint8_t *rec, size_t len)
+{
+    int rv = ripp_xchg_write(b->x, rec, len);
+    if (rv < 0) {
+        ripp_log(RIPP_LOG_WARN, "call %s: a media byway cannot take more (%s); reset",
+                 b->call ? b->call->id : "-", ripp_strerror(rv));
+        b->sched_idx = -1;
+        ripp_xchg_reset(b->x, RIPP_XCHG_INTERNAL_ERROR);
+    }
+    return rv;
+}
+
 /* Server: the scheduler writes on a reverse byway; the first frame sends the response
  * headers with RIPP-Media (D22). */
 static int server_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *hdr,
@@ -379,7 +394,7 @@ static int server_write_frame(void *ud, int idx, void *user, const ripp_media_hd
         if (rv < 0) return rv;
         b->responded = true;
     }
-    return ripp_xchg_write(b->x, rec, len);
+    return ep_byway_write(b, rec, len);
 }
 
 static void server_want_more(void *ud, uint32_t count)

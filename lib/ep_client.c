@@ -383,7 +383,7 @@ int ep_client_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *h
         c->ep->counters.byways_fwd++;
     }
     if (!b) return RIPP_ERR_STATE;
-    return ripp_xchg_write(b->x, rec, len);
+    return ep_byway_write(b, rec, len);
 }
 
 void ep_client_tick(ripp_ep_call *c, ripp_ts now)

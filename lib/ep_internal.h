@@ -10,6 +10,7 @@
 
 #define EP_MAX_LOG 64 /* events kept for replay on a new signaling GET */
 #define EP_MAX_COOKIES 10
+#define EP_MAX_SIG_BYWAYS 4 /* GETs and PUTs of /event open at once, each */
 #define EP_MAX_COOKIE_LEN (5 * 1024)
 #define EP_MAX_CATCHUP 25 /* media intervals a late tick makes up for (500 ms) */
 #define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
@@ -123,6 +124,7 @@ int ep_call_on_peer_event(ripp_ep_call *c, const ripp_event *ev, ripp_ts now);
 void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, size_t len,
                        ripp_ts now);
 int ep_media_write_ack(ep_bw *b, uint32_t seq);
+int ep_byway_write(ep_bw *b, const uint8_t *rec, size_t len);
 void ep_persist(ripp_ep_call *c, ripp_ts now);
 void ep_sched_init(ripp_ep_call *c, bool can_open, ripp_ts now);
 int ep_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len);

@@ -454,6 +454,12 @@ static void serve_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const
         refuse(ep, x, req, 404, "call-ended", 481, "the call has ended");
         return;
     }
+    if (ev && (strcmp(m, "GET") == 0 || strcmp(m, "PUT") == 0) &&
+        count_kind(c, m[0] == 'G' ? BW_EV_TX : BW_EV_RX) >= EP_MAX_SIG_BYWAYS) {
+        refuse(ep, x, req, 429, "too-many-byways", 0, "at most %d signaling %ss per call",
+               EP_MAX_SIG_BYWAYS, m);
+        return;
+    }
     if (ev && strcmp(m, "GET") == 0) {
         open_event_get(c, x, now);
     } else if (ev && strcmp(m, "PUT") == 0) {
