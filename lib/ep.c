@@ -114,9 +114,12 @@ ripp_ep_call *ep_call_new(ripp_ep *ep, const char *id, ripp_ts now)
     ep->calls = c;
     ep->ncalls++;
     ep->nlive++;
-    if (ep->next_tick == RIPP_TS_NEVER)
-        ep->next_tick =
-            now - now % (ep->cfg.frame_ms * RIPP_NS_PER_MS) + ep->cfg.frame_ms * RIPP_NS_PER_MS;
+    /* Calls take turns over EP_PHASES slots of the interval, so that a thousand calls do
+     * not all send (and their peers all answer) in one burst per interval. */
+    ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS, sub = step / EP_PHASES;
+    c->next_tick = now - now % step + step + (ep->phase++ % EP_PHASES) * sub;
+    if (ep->next_tick == RIPP_TS_NEVER || c->next_tick < ep->next_tick)
+        ep->next_tick = c->next_tick;
     return c;
 }
 
@@ -503,20 +506,18 @@ static void call_tick(ripp_ep_call *c, ripp_ts now)
 void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
 {
     if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick) return;
-    ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS;
-    /* Every interval gets its frame (the no-gap rule): a late wakeup catches up on the
-     * intervals it missed, up to EP_MAX_CATCHUP of them; beyond that the clock jumps. */
-    unsigned ticks = 0;
-    while (ep->next_tick <= now && ticks < EP_MAX_CATCHUP) {
-        ep->next_tick += step;
-        ticks++;
-    }
-    if (ep->next_tick <= now) ep->next_tick = now - now % step + step;
+    ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS, sub = step / EP_PHASES;
+    ep->next_tick = now - now % sub + sub;
     ripp_ep_call *next;
     for (ripp_ep_call *c = ep->calls; c; c = next) {
         next = c->next;
-        for (unsigned i = 0; i < ticks && c->fsm.state != RIPP_CALL_ENDED; i++)
-            call_tick(c, now);
+        /* Every interval gets its frame (the no-gap rule): a late wakeup catches up on the
+         * intervals it missed, up to EP_MAX_CATCHUP of them; beyond that the clock jumps. */
+        for (unsigned i = 0; c->next_tick <= now && i < EP_MAX_CATCHUP; i++) {
+            c->next_tick += step;
+            if (c->fsm.state != RIPP_CALL_ENDED) call_tick(c, now);
+        }
+        if (c->next_tick <= now) c->next_tick += ((now - c->next_tick) / step + 1) * step;
         if (c->fsm.state != RIPP_CALL_ENDED) continue;
         if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {
             c->done = true;

@@ -13,6 +13,7 @@
 #define EP_MAX_SIG_BYWAYS 4 /* GETs and PUTs of /event open at once, each */
 #define EP_MAX_COOKIE_LEN (5 * 1024)
 #define EP_MAX_CATCHUP 25 /* media intervals a late tick makes up for (500 ms) */
+#define EP_PHASES 4          /* slots per media interval that calls are spread over */
 #define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
 #define EP_JBUF_SLOT 512 /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
 
@@ -75,6 +76,7 @@ struct ripp_ep_call {
     ripp_cdr cdr;
     ripp_call_rec rec;
     ripp_ts ended_at, next_persist;
+    ripp_ts next_tick;             /* this call's next media interval */
     bool done;            /* on_done delivered */
     bool closing;         /* byways are being closed */
     bool final_delivered; /* server: the client has (or made) the ending event */
@@ -98,7 +100,8 @@ struct ripp_ep {
     size_t table_size;
     ripp_ep_call *calls;
     size_t ncalls, nlive;
-    ripp_ts next_tick;
+    ripp_ts next_tick; /* the next slot of the media clock with a call due */
+    unsigned phase;    /* slot given to the next new call */
     ripp_ep_counters counters;
 };
 

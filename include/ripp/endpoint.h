@@ -8,9 +8,10 @@
  * in through ripp_ep_on_request, outgoing requests go through a ripp_http_client, time is
  * a parameter, and the owner arms one timer from ripp_ep_expiry.
  *
- * Media runs on one clock per endpoint: every frame_ms (a grid shared by all calls, so
- * that thousands of calls cost one wakeup per interval) each call that is sending asks the
- * application for its next frame, and each call's jitter buffer plays out what is due. */
+ * Media runs on one clock per endpoint: every frame_ms each call that is sending asks the
+ * application for its next frame, and each call's jitter buffer plays out what is due. The
+ * calls are spread over four slots of the interval (a few wakeups per interval for any
+ * number of calls, without sending every call's frame in one burst). */
 #ifndef RIPP_ENDPOINT_H
 #define RIPP_ENDPOINT_H
 
