@@ -197,7 +197,8 @@ run_ripp() {
 	ca=$(jq -r .ca "$dir/rippd.json")
 	key=$(jq -r .identity_key "$dir/rippd.json")
 	local ramp=$(((n + 499) / 500))
-	local limit=$((ramp + 15 + 2 + SECONDS_WIN + 2 + 10 + 10 + 40))
+	# beyond ripp-load's own hard limit, which ends it with a message
+	local limit=$((10 + ramp + 15 + 2 + SECONDS_WIN + 2 + 10 + 10 + 30 + 15))
 	local prof_pid=""
 	if [[ -n $profile ]] && command -v perf >/dev/null; then
 		# sample rippd for 5 s in the middle of the window
@@ -244,10 +245,12 @@ run_ripp() {
 		[[ -n $view ]] || view='{}'
 	fi
 	if [[ -n $profile && -f $dir/perf.data ]]; then
-		perf report -i "$dir/perf.data" --stdio --no-children --sort symbol 2>/dev/null |
-			grep -v '^$' | head -60 >"$SCRATCH/profile-$n.txt" || true
-		perf report -i "$dir/perf.data" --stdio --children --sort symbol -g none 2>/dev/null |
-			grep -E '^ +[0-9]' | head -40 >"$SCRATCH/profile-children-$n.txt" || true
+		# self time by function, and by library (callers are not reliable: the Debian
+		# libraries have no frame pointers)
+		perf report -i "$dir/perf.data" --stdio --no-children --sort dso,symbol -g none \
+			2>/dev/null | grep -vE '^(#|$)' | head -60 >"$SCRATCH/profile-$n.txt" || true
+		perf report -i "$dir/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
+			grep -vE '^(#|$)' | head -15 >"$SCRATCH/profile-dso-$n.txt" || true
 	fi
 	line=$(tail -n 1 "$dir/load.json" 2>/dev/null || true)
 	if [[ -z $line ]] || ! jq -e . >/dev/null 2>&1 <<<"$line"; then
@@ -452,7 +455,7 @@ DIRTY=$(git -C "$REPO" status --porcelain 2>/dev/null | grep -c . || true)
 	for f in "$SCRATCH"/profile-*.txt; do
 		[[ -e $f ]] || continue
 		echo
-		echo "## $(basename "$f" .txt | sed 's/profile-children-/Profile (children, inclusive) at N=/; s/profile-/Profile (self) at N=/'): perf record -g -p rippd, 5 s of the window"
+		echo "## $(basename "$f" .txt | sed 's/profile-dso-/Profile by library at N=/; s/profile-/Profile by function at N=/'): perf record -g -p rippd, 5 s of the window"
 		echo
 		echo '```'
 		cat "$f"

@@ -83,6 +83,30 @@ int ripp_callmedia_dtmf(ripp_callmedia *m, const char *digits)
     return 0;
 }
 
+/* The echo ring: at most one second; when full the oldest samples go (bounded latency). */
+static void echo_put(ripp_callmedia *m, const int16_t *pcm, size_t n)
+{
+    if (m->echo_len + n > ECHO_MAX_SAMPLES) {
+        size_t drop = m->echo_len + n - ECHO_MAX_SAMPLES;
+        m->echo_head = (m->echo_head + drop) % ECHO_MAX_SAMPLES;
+        m->echo_len -= drop;
+    }
+    size_t tail = (m->echo_head + m->echo_len) % ECHO_MAX_SAMPLES;
+    size_t first = ECHO_MAX_SAMPLES - tail < n ? ECHO_MAX_SAMPLES - tail : n;
+    memcpy(m->echo + tail, pcm, first * sizeof *pcm);
+    memcpy(m->echo, pcm + first, (n - first) * sizeof *pcm);
+    m->echo_len += n;
+}
+
+static void echo_take(ripp_callmedia *m, int16_t *pcm, size_t n)
+{
+    size_t first = ECHO_MAX_SAMPLES - m->echo_head < n ? ECHO_MAX_SAMPLES - m->echo_head : n;
+    memcpy(pcm, m->echo + m->echo_head, first * sizeof *pcm);
+    memcpy(pcm + first, m->echo, (n - first) * sizeof *pcm);
+    m->echo_head = (m->echo_head + n) % ECHO_MAX_SAMPLES;
+    m->echo_len -= n;
+}
+
 static int make_tx(ripp_callmedia *m, enum ripp_codec codec)
 {
     ripp_media_tx_config tc = {
@@ -141,11 +165,7 @@ int64_t ripp_callmedia_next_frame(ripp_callmedia *m, enum ripp_codec rx_codec,
             if (got < (int64_t)n) m->play_done = true;
         }
     } else if (m->echo && m->echo_started && m->echo_len >= n) {
-        for (size_t i = 0; i < n; i++) {
-            pcm[i] = m->echo[m->echo_head];
-            m->echo_head = (m->echo_head + 1) % ECHO_MAX_SAMPLES;
-        }
-        m->echo_len -= n;
+        echo_take(m, pcm, n);
         src = pcm;
     }
     return ripp_media_tx_next(m->tx, src, codec, buf, cap);
@@ -165,14 +185,7 @@ void ripp_callmedia_playout(ripp_callmedia *m, const ripp_jbuf_out *out)
     if (m->rec) ripp_wav_write(m->rec, pcm, n);
     if (m->echo) {
         m->echo_started = true;
-        for (size_t i = 0; i < n; i++) {
-            if (m->echo_len == ECHO_MAX_SAMPLES) { /* drop the oldest: bounded latency */
-                m->echo_head = (m->echo_head + 1) % ECHO_MAX_SAMPLES;
-                m->echo_len--;
-            }
-            m->echo[(m->echo_head + m->echo_len) % ECHO_MAX_SAMPLES] = pcm[i];
-            m->echo_len++;
-        }
+        echo_put(m, pcm, n);
     }
 }
 
