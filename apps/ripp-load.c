@@ -98,10 +98,6 @@ typedef struct lep {
     uv_timer_t timer;
     uv_check_t check;
     ripp_ts armed;
-    struct lcall **pending; /* calls placed whose POST is not answered yet */
-    size_t npending;
-    bool deferring;
-    uint64_t deferrals;
     int caps_status;
     bool caps_done;
     char *caps_body; /* engine 0 only */
@@ -166,7 +162,6 @@ typedef struct load {
     long server_rss_kb;
     size_t conns_open;
     uint64_t log_count[4];
-    int stalled_start, stalled_end;
 } load;
 
 static load L;
@@ -323,8 +318,6 @@ static void lep_on_timer(uv_timer_t *t);
 
 static void lep_arm(lep *e)
 {
-    if (e->deferring)
-        return;
     ripp_ts when = ripp_ep_expiry(e->ep);
     if (when == e->armed)
         return;
@@ -342,34 +335,24 @@ static void lep_arm(lep *e)
     uv_timer_start(&e->timer, lep_on_timer, ms, 0);
 }
 
-/* True while a call of this engine waits for the answer to its POST. The engine's media
- * tick must not run then: it hands such a call's scheduler, which is only initialised
- * when the call is created, to ripp_sched_handle_expiry, which dereferences its NULL ops
- * (bench/README.md, "Engine bug"). The tick waits, 1 ms at a time. */
-static bool lep_setup_pending(lep *e)
+/* How late the engine's work is: from the deadline it asked for to the end of the tick,
+ * i.e. how late the last frame produced in that tick left its due time. */
+static void note_lag(ripp_ts due, ripp_ts end)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < e->npending; i++) {
-        lcall *lc = e->pending[i];
-        if (lc->c && ripp_ep_call_fsm(lc->c)->state == RIPP_CALL_SETUP_SENT)
-            e->pending[j++] = lc;
-    }
-    e->npending = j;
-    return j > 0;
+    uint64_t us = end > due ? (end - due) / RIPP_NS_PER_US : 0;
+    uint64_t b = us / LAG_BUCKET_US;
+    L.lag_hist[b < LAG_BUCKETS ? b : LAG_BUCKETS - 1]++;
+    L.lag_count++;
 }
 
 static void lep_on_timer(uv_timer_t *t)
 {
     lep *e = t->data;
     e->armed = RIPP_TS_NEVER;
-    if (lep_setup_pending(e)) {
-        e->deferring = true;
-        e->deferrals++;
-        uv_timer_start(&e->timer, lep_on_timer, 1, 0);
-        return;
-    }
-    e->deferring = false;
-    ripp_ep_handle_expiry(e->ep, lep_now(e));
+    ripp_ts due = ripp_ep_expiry(e->ep), now = lep_now(e);
+    ripp_ep_handle_expiry(e->ep, now);
+    if (L.measuring && due != RIPP_TS_NEVER && now >= due)
+        note_lag(due, lep_now(e));
     lep_arm(e);
 }
 
@@ -387,22 +370,6 @@ static void on_event(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local
         lc->answered = true;
         L.answered++;
     }
-}
-
-static void on_tick(void *ud, ripp_ep_call *c, ripp_ts now)
-{
-    const lep *e = ud;
-    const lcall *lc = ripp_ep_call_user(c);
-    /* one call in eight is a fair sample and keeps the clock reads off the profile */
-    if (!L.measuring || !lc || lc->idx % 8)
-        return;
-    /* how late this call's frame of the interval is produced: the engine's own work */
-    ripp_ts grid = now - now % STEP_NS;
-    ripp_ts t = lep_now(e);
-    uint64_t us = t > grid ? (t - grid) / RIPP_NS_PER_US : 0;
-    uint64_t b = us / LAG_BUCKET_US;
-    L.lag_hist[b < LAG_BUCKETS ? b : LAG_BUCKETS - 1]++;
-    L.lag_count++;
 }
 
 static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
@@ -470,7 +437,6 @@ static const ripp_ep_hooks hooks = {
     .on_event = on_event,
     .next_frame = next_frame,
     .on_playout = on_playout,
-    .on_tick = on_tick,
     .on_done = on_done,
 };
 
@@ -561,8 +527,6 @@ static int place_call(lcall *lc)
         return 0;
     }
     ripp_ep_call_set_user(lc->c, lc);
-    if (ripp_ep_call_fsm(lc->c)->state == RIPP_CALL_SETUP_SENT)
-        e->pending[e->npending++] = lc;
     lep_arm(e);
     return 0;
 }
@@ -612,15 +576,6 @@ static long live_calls(void)
     return n;
 }
 
-/* Engines whose media tick is held back by a POST that was never answered. */
-static int stalled_engines(void)
-{
-    int n = 0;
-    for (int k = 0; k < L.connections; k++)
-        n += lep_setup_pending(&L.eps[k]);
-    return n;
-}
-
 static void window_start(void)
 {
     for (long i = 0; i < L.placed; i++) {
@@ -629,7 +584,6 @@ static void window_start(void)
         lc->have_start = true;
     }
     L.live_start = live_calls();
-    L.stalled_start = stalled_engines();
     cpu_sample_take(&L.w0);
     if (L.server_pid > 0 && !L.w0.ok)
         set_error("server process %ld is gone (or /proc/%ld/stat unreadable)", L.server_pid,
@@ -651,10 +605,6 @@ static void window_end(void)
             window_add(call_stats(lc), &lc->start);
     }
     L.live_end = live_calls();
-    L.stalled_end = stalled_engines();
-    if (L.stalled_start || L.stalled_end)
-        set_error("%d engine(s) stalled behind a POST never answered; the window is not valid",
-                  L.stalled_start > L.stalled_end ? L.stalled_start : L.stalled_end);
     L.conns_open = 0;
     for (int k = 0; k < L.connections; k++)
         L.conns_open += ripp_h2_client_open_connections(L.eps[k].http);
@@ -970,10 +920,6 @@ static int report(void)
         json_object_set_new(o, "send_lag_p99_ms", jreal(lag99, 1000));
         json_object_set_new(o, "generator_kept_up", json_boolean(lag99 < 5.0));
         json_object_set_new(o, "connections_open", json_integer((json_int_t)L.conns_open));
-        uint64_t deferrals = 0;
-        for (int k = 0; k < L.connections; k++)
-            deferrals += L.eps[k].deferrals;
-        json_object_set_new(o, "tick_deferrals", json_integer((json_int_t)deferrals));
         const ripp_stats *w = &L.win;
         json_object_set_new(o, "frames_expected",
                             json_integer((json_int_t)llround((double)L.calls * win * 50)));
@@ -1001,9 +947,6 @@ static int report(void)
     for (long i = 0; i < L.placed; i++)
         ripp_stats_add(&all, call_stats(&L.cl[i]));
     json_object_set_new(o, "whole_calls", stats_json(&all));
-    json_object_set_new(o, "engines_stalled",
-                        json_integer(L.stalled_start > L.stalled_end ? L.stalled_start
-                                                                     : L.stalled_end));
     json_object_set_new(o, "engine_errors", json_integer((json_int_t)L.log_count[0]));
     json_object_set_new(o, "engine_warnings", json_integer((json_int_t)L.log_count[1]));
     json_t *fails = json_array();
@@ -1218,8 +1161,7 @@ static int setup(void)
         e->timer.data = e;
         e->check.data = e;
         uv_check_start(&e->check, lep_on_check);
-        e->pending = calloc((size_t)(L.calls / L.connections + 1), sizeof *e->pending);
-        if (!e->pending || (k == 0 && !(e->caps_body = malloc(CAPS_MAX)))) {
+        if (k == 0 && !(e->caps_body = malloc(CAPS_MAX))) {
             fprintf(stderr, "ripp-load: out of memory\n");
             return EXIT_FAIL;
         }
@@ -1257,7 +1199,6 @@ static void teardown(void)
             if (e->http)
                 ripp_http_client_del(e->http);
             free(e->caps_body);
-            free(e->pending);
         }
     }
     if (L.loop) {

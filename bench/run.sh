@@ -338,6 +338,8 @@ measure() { # N
 }
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+GIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$REPO" status --porcelain 2>/dev/null | grep -c . || true)
 say "build $BUILD, window ${SECONDS_WIN} s, N: ${NS[*]}, search: $SEARCH, priority: $PRIO, anchor: ${ANCHOR:-none}"
 for n in "${NS[@]}"; do
 	measure "$n"
@@ -384,12 +386,10 @@ if [[ $SEARCH == 1 ]]; then
 fi
 
 if [[ $PROFILE == 1 ]] && command -v perf >/dev/null; then
-	# where rippd hits its limit: the smallest N that failed, else the largest measured
-	PN=$(jq -r -s --argjson lim "$P99_LIMIT_MS" '
-		map(select(.tool == "ripp-load")) |
-		(map(select(.ok != true or .setup_failed != 0 or .ended_abnormally != 0 or
-		            .rtt_p99_ms >= $lim or .lost_incl_tail != 0 or .rx_late != 0 or
-		            .rx_concealed != 0)) | map(.calls) | min) // (map(.calls) | max)' "$RAW")
+	# the heaviest load whose window could still be measured: what rippd spends its core
+	# on as it reaches its limit
+	PN=$(jq -r -s 'map(select(.tool == "ripp-load")) |
+		(map(select(.ok == true)) | map(.calls) | max) // (map(.calls) | min)' "$RAW")
 	wait_quiet
 	say "N=$PN: profiling rippd (perf record -g, 5 s of the window; not in the table)"
 	run_ripp "$PN" profile
@@ -420,8 +420,6 @@ NOTES=$(jq -r -s '
 RTPE_VERSION=$(dpkg-query -W -f '${Version}' rtpengine-daemon 2>/dev/null || echo "not installed")
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-GIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git -C "$REPO" status --porcelain 2>/dev/null | grep -c . || true)
 
 {
 	echo "# Load benchmark, $DATE"
@@ -444,7 +442,7 @@ DIRTY=$(git -C "$REPO" status --porcelain 2>/dev/null | grep -c . || true)
 	echo
 	echo "- $(nproc) CPUs ($(nproc --all) online), $CPU_MODEL, $MEM; kernel $(uname -r)"
 	echo "- rippd and rtpengine on CPU $SERVER_CPU, generators on CPU $GEN_CPU; priority: $PRIO$([[ $PRIO == rt ]] && echo " (SCHED_FIFO 10 for rippd, ripp-load and the whole anchor run; anchor with RRA_SPIN=0)")"
-	echo "- rtpengine-daemon $RTPE_VERSION; ripp $GIT$([[ ${DIRTY:-0} -gt 0 ]] && echo " + $DIRTY uncommitted files")"
+	echo "- rtpengine-daemon $RTPE_VERSION; ripp $GIT$([[ ${DIRTY:-0} -gt 0 ]] && echo " + $DIRTY uncommitted files") at the start of the run; binaries built $(date -u -r "$RIPPD" +%Y-%m-%dT%H:%M:%SZ) (rippd) and $(date -u -r "$LOADGEN" +%Y-%m-%dT%H:%M:%SZ) (ripp-load)"
 	echo "- window ${SECONDS_WIN} s, runs per N: $REPEAT, $START – $END"
 	echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	[[ -s $SCRATCH/incidents ]] && sed 's/^/- incident: /' "$SCRATCH/incidents"

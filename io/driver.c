@@ -19,7 +19,11 @@ static void arm(ripp_driver *d)
     }
     ripp_ts now = ripp_io_now();
     /* libuv timers have 1 ms resolution: round up so we never wake early */
-    uint64_t ms = when > now ? (when - now + RIPP_NS_PER_MS - 1) / RIPP_NS_PER_MS : 0;
+    /* at least 1 ms: a 0 ms timer started from a timer callback runs again at once in
+     * libuv 1.44, before the sockets are polled, so an engine that is late would starve
+     * its own I/O (the engine catches up on missed intervals itself) */
+    uint64_t ms = when > now ? (when - now + RIPP_NS_PER_MS - 1) / RIPP_NS_PER_MS : 1;
+    if (ms == 0) ms = 1;
     uv_timer_start(&d->timer, on_timer, ms, 0);
 }
 

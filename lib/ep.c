@@ -50,6 +50,8 @@ ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void
         goto out;
     }
     ep->next_tick = RIPP_TS_NEVER;
+    for (unsigned i = 0; i < EP_PHASES; i++)
+        ep->slot_next[i] = RIPP_TS_NEVER;
     rv = 0;
 out:
     if (err) *err = rv;
@@ -69,6 +71,11 @@ void ep_call_free(ripp_ep_call *c)
     else
         ep->calls = c->next;
     if (c->next) c->next->prev = c->prev;
+    if (c->sprev)
+        c->sprev->snext = c->snext;
+    else
+        ep->slots[c->slot] = c->snext;
+    if (c->snext) c->snext->sprev = c->sprev;
     ep->ncalls--;
     if (c->fsm.state != RIPP_CALL_ENDED && ep->nlive) ep->nlive--;
     while (c->bws) {
@@ -117,9 +124,13 @@ ripp_ep_call *ep_call_new(ripp_ep *ep, const char *id, ripp_ts now)
     /* Calls take turns over EP_PHASES slots of the interval, so that a thousand calls do
      * not all send (and their peers all answer) in one burst per interval. */
     ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS, sub = step / EP_PHASES;
-    c->next_tick = now - now % step + step + (ep->phase++ % EP_PHASES) * sub;
-    if (ep->next_tick == RIPP_TS_NEVER || c->next_tick < ep->next_tick)
-        ep->next_tick = c->next_tick;
+    c->slot = ep->phase++ % EP_PHASES;
+    c->next_tick = now - now % step + step + c->slot * sub;
+    c->snext = ep->slots[c->slot];
+    if (c->snext) c->snext->sprev = c;
+    ep->slots[c->slot] = c;
+    if (c->next_tick < ep->slot_next[c->slot]) ep->slot_next[c->slot] = c->next_tick;
+    if (c->next_tick < ep->next_tick) ep->next_tick = c->next_tick;
     return c;
 }
 
@@ -174,6 +185,7 @@ ep_bw *ep_bw_new(ripp_ep_call *c, ripp_xchg *x, enum bw_kind kind)
     b->next = c->bws;
     if (c->bws) c->bws->prev = b;
     c->bws = b;
+    c->nkind[kind]++;
     return b;
 }
 
@@ -189,6 +201,7 @@ void ep_bw_detach(ep_bw *b)
         c->bws = b->next;
     if (b->next) b->next->prev = b->prev;
     b->next = b->prev = NULL;
+    if (c->nkind[b->kind]) c->nkind[b->kind]--;
     if (b->kind == BW_MEDIA_TX && b->sched_idx >= 0) {
         ripp_sched_remove_byway(&c->tx, b->sched_idx);
         b->sched_idx = -1;
@@ -236,7 +249,8 @@ void ep_call_applied(ripp_ep_call *c, const ripp_event *ev, bool local, ripp_ts 
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
     if (ev->type == RIPP_EV_ACCEPTED && !c->cdr.answer_ms) c->cdr.answer_ms = wall_ms;
     if (ep->hooks.on_event) ep->hooks.on_event(ep->ud, c, ev, local);
-    if (c->fsm.role == RIPP_ROLE_SERVER) ep_persist(c, now);
+    /* the record follows the state; open-reverse, migrate and tnt do not change it */
+    if (c->fsm.role == RIPP_ROLE_SERVER && (int)c->fsm.state != c->rec.state) ep_persist(c, now);
     if (c->fsm.state == RIPP_CALL_ENDED) ep_call_ended(c, now);
 }
 
@@ -403,6 +417,7 @@ static int server_write_frame(void *ud, int idx, void *user, const ripp_media_hd
 static void server_want_more(void *ud, uint32_t count)
 {
     ripp_ep_call *c = ud;
+    if (c->fsm.state == RIPP_CALL_ENDED) return; /* acks of the last frames drain the queue */
     ripp_event ev;
     ripp_event_init(&ev, RIPP_EV_OPEN_REVERSE);
     ev.count = count;
@@ -503,14 +518,14 @@ static void call_tick(ripp_ep_call *c, ripp_ts now)
     }
 }
 
-void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
+/* One slot of the media clock: its calls' intervals, and the end of ended calls. Returns
+ * when the slot is next due. */
+static ripp_ts run_slot(ripp_ep *ep, unsigned slot, ripp_ts now)
 {
-    if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick) return;
-    ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS, sub = step / EP_PHASES;
-    ep->next_tick = now - now % sub + sub;
+    ripp_ts step = ep->cfg.frame_ms * RIPP_NS_PER_MS, due = RIPP_TS_NEVER;
     ripp_ep_call *next;
-    for (ripp_ep_call *c = ep->calls; c; c = next) {
-        next = c->next;
+    for (ripp_ep_call *c = ep->slots[slot]; c; c = next) {
+        next = c->snext;
         /* Every interval gets its frame (the no-gap rule): a late wakeup catches up on the
          * intervals it missed, up to EP_MAX_CATCHUP of them; beyond that the clock jumps. */
         for (unsigned i = 0; c->next_tick <= now && i < EP_MAX_CATCHUP; i++) {
@@ -518,18 +533,34 @@ void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
             if (c->fsm.state != RIPP_CALL_ENDED) call_tick(c, now);
         }
         if (c->next_tick <= now) c->next_tick += ((now - c->next_tick) / step + 1) * step;
-        if (c->fsm.state != RIPP_CALL_ENDED) continue;
-        if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {
-            c->done = true;
-            /* frames still unacknowledged now will never be: count them lost */
-            ripp_sched_finish(&c->tx);
-            if (c->fsm.role == RIPP_ROLE_SERVER) write_cdr(c);
-            if (ep->hooks.on_done) ep->hooks.on_done(ep->ud, c);
+        if (c->fsm.state == RIPP_CALL_ENDED) {
+            if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {
+                c->done = true;
+                /* frames still unacknowledged now will never be: count them lost */
+                ripp_sched_finish(&c->tx);
+                if (c->fsm.role == RIPP_ROLE_SERVER) write_cdr(c);
+                if (ep->hooks.on_done) ep->hooks.on_done(ep->ud, c);
+            }
+            ripp_ts forget = c->fsm.role == RIPP_ROLE_SERVER ? ep->cfg.linger : ep->cfg.close_grace;
+            if (c->done && now >= c->ended_at + forget) {
+                ep_call_free(c);
+                continue;
+            }
         }
-        ripp_ts forget = c->fsm.role == RIPP_ROLE_SERVER ? ep->cfg.linger : ep->cfg.close_grace;
-        if (c->done && now >= c->ended_at + forget) ep_call_free(c);
+        if (c->next_tick < due) due = c->next_tick;
     }
-    if (!ep->ncalls) ep->next_tick = RIPP_TS_NEVER;
+    return due;
+}
+
+void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
+{
+    if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick) return;
+    ep->next_tick = RIPP_TS_NEVER;
+    /* only the slots that are due are walked: a quarter of the calls per wakeup */
+    for (unsigned s = 0; s < EP_PHASES; s++) {
+        if (ep->slot_next[s] <= now) ep->slot_next[s] = run_slot(ep, s, now);
+        if (ep->slot_next[s] < ep->next_tick) ep->next_tick = ep->slot_next[s];
+    }
 }
 
 /* ---- accessors ---- */

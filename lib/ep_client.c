@@ -395,9 +395,7 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
         ep_call_ended(c, now);
         return;
     }
-    unsigned open = 0;
-    for (ep_bw *b = c->bws; b; b = b->next)
-        open += b->kind == BW_MEDIA_RX;
+    unsigned open = c->nkind[BW_MEDIA_RX];
     unsigned want = c->ep->cfg.reverse_byways + c->reverse_wanted;
     if (want > RIPP_MAX_BYWAYS) want = RIPP_MAX_BYWAYS;
     while (open < want && c->reverse_opened_total < EP_REVERSE_REOPEN_MAX) {

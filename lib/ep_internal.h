@@ -13,7 +13,7 @@
 #define EP_MAX_SIG_BYWAYS 4 /* GETs and PUTs of /event open at once, each */
 #define EP_MAX_COOKIE_LEN (5 * 1024)
 #define EP_MAX_CATCHUP 25 /* media intervals a late tick makes up for (500 ms) */
-#define EP_PHASES 4          /* slots per media interval that calls are spread over */
+#define EP_PHASES 4       /* slots per media interval that calls are spread over */
 #define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
 #define EP_JBUF_SLOT 512 /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
 
@@ -52,8 +52,10 @@ typedef struct ep_bw {
 
 struct ripp_ep_call {
     ripp_ep *ep;
-    ripp_ep_call *hnext;       /* hash bucket chain */
-    ripp_ep_call *next, *prev; /* all calls */
+    ripp_ep_call *hnext;         /* hash bucket chain */
+    ripp_ep_call *next, *prev;   /* all calls */
+    ripp_ep_call *snext, *sprev; /* the calls of the same media clock slot */
+    unsigned slot;
     char id[40];
     char path[RIPP_URI_MAX]; /* /call/<uuid> */
     char uri[RIPP_URI_MAX];  /* absolute */
@@ -65,8 +67,9 @@ struct ripp_ep_call {
     uint32_t rx_frame_ms;
     int64_t rx_seq_max;
     ripp_caps peer_caps;
-    ripp_caps own_caps; /* server: what the trunk accepts (its capAdv) */
-    ep_bw *bws;         /* every open exchange of the call */
+    ripp_caps own_caps;             /* server: what the trunk accepts (its capAdv) */
+    ep_bw *bws;                     /* every open exchange of the call */
+    unsigned nkind[BW_DISCARD + 1]; /* attached byways by kind */
     unsigned n_fwd, n_rev, n_ev_get;
     char **log; /* server: encoded events sent, for replay */
     size_t nlog;
@@ -76,7 +79,7 @@ struct ripp_ep_call {
     ripp_cdr cdr;
     ripp_call_rec rec;
     ripp_ts ended_at, next_persist;
-    ripp_ts next_tick;             /* this call's next media interval */
+    ripp_ts next_tick;    /* this call's next media interval */
     bool done;            /* on_done delivered */
     bool closing;         /* byways are being closed */
     bool final_delivered; /* server: the client has (or made) the ending event */
@@ -100,8 +103,10 @@ struct ripp_ep {
     size_t table_size;
     ripp_ep_call *calls;
     size_t ncalls, nlive;
-    ripp_ts next_tick; /* the next slot of the media clock with a call due */
-    unsigned phase;    /* slot given to the next new call */
+    ripp_ts next_tick;              /* the next slot of the media clock with a call due */
+    ripp_ep_call *slots[EP_PHASES]; /* calls by slot of the media interval */
+    ripp_ts slot_next[EP_PHASES];   /* when each slot is next due */
+    unsigned phase;                 /* slot given to the next new call */
     ripp_ep_counters counters;
 };
 

@@ -276,10 +276,7 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, cons
 
 static unsigned count_kind(const ripp_ep_call *c, enum bw_kind k)
 {
-    unsigned n = 0;
-    for (const ep_bw *b = c->bws; b; b = b->next)
-        n += b->kind == k;
-    return n;
+    return c->nkind[k];
 }
 
 static void serve_call_state(ripp_xchg *x, ripp_ep_call *c)

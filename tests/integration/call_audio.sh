@@ -5,7 +5,7 @@
 #   MODE play:   the trunk plays (loops) a WAV; the caller's recording is checked
 #   MODE record: the caller plays; the trunk's per-call recording is checked
 . "$(dirname "$0")/lib.sh"
-MODE=$1 CODEC=$2 MIN_SNR=$3 MIN_XCORR=$4 MAX_STEPS=${5:-8}
+MODE=$1 CODEC=$2 MIN_SNR=$3 MIN_XCORR=$4 MAX_STEPS=${5:-25}
 
 "$WAVTOOL" gen "$T/speech.wav" --seconds 10 --seed 7
 case $MODE in

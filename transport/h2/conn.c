@@ -724,6 +724,10 @@ static int conn_session_new(h2_conn *c)
         nghttp2_session_callbacks_del(cb);
         return RIPP_ERR_NOMEM;
     }
+    /* Resetting a stalled byway is part of normal operation (D38), and one connection
+     * carries the byways of hundreds of calls: nghttp2's default allowance against rapid
+     * reset (1000, then 33/s) would tear down every call of a busy connection. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 20000, 2000);
     int rv = o->server ? nghttp2_session_server_new2(&c->ng, cb, c, opt)
                        : nghttp2_session_client_new2(&c->ng, cb, c, opt);
     nghttp2_option_del(opt);
