@@ -20,6 +20,7 @@ start_rippd_cfg() {
   done
   TRUNK=$(jfield "$T/srv.json" trunk) TOKEN=$(jfield "$T/srv.json" token)
   CA=$(jfield "$T/srv.json" ca) KEY=$(jfield "$T/srv.json" identity_key)
+  DB="$T/srv/rippd.db"
 }
 start_rippd_cfg
 "$WAVTOOL" gen "$T/speech.wav" --seconds 15
