@@ -208,7 +208,6 @@ void ep_bw_detach(ep_bw *b)
     }
     if (b->kind == BW_EV_RX || b->kind == BW_EV_TX) {
         if (c->fsm.role == RIPP_ROLE_SERVER) ripp_call_sig_byway_closed(&c->fsm, ep_now(c->ep));
-        if (b->kind == BW_EV_TX && c->n_ev_get) c->n_ev_get--;
     }
     if (c->put == b) c->put = NULL;
     b->call = NULL;

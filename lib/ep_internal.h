@@ -70,7 +70,6 @@ struct ripp_ep_call {
     ripp_caps own_caps;             /* server: what the trunk accepts (its capAdv) */
     ep_bw *bws;                     /* every open exchange of the call */
     unsigned nkind[BW_DISCARD + 1]; /* attached byways by kind */
-    unsigned n_fwd, n_rev, n_ev_get;
     char **log; /* server: encoded events sent, for replay */
     size_t nlog;
     char **pending; /* client: encoded events waiting for the PUT byway */

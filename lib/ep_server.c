@@ -305,7 +305,6 @@ static void open_event_get(ripp_ep_call *c, ripp_xchg *x, ripp_ts now)
     }
     ripp_xchg_set_handler(x, &server_cbs, b);
     ripp_call_sig_byway_opened(&c->fsm, now);
-    c->n_ev_get++;
     c->ep->counters.byways_sig++;
     ripp_hdr h[] = {{"content-type", "application/json"}, {"cache-control", "no-store"}};
     ripp_xchg_respond(x, 200, h, 2, false);
