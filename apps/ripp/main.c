@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cmd.h"
 #include "ripp/callmedia.h"
 #include "ripp/driver.h"
 #include "ripp/io.h"
@@ -374,6 +375,7 @@ int main(int argc, char **argv)
         printf("ripp 0.1.0\n");
         return 0;
     }
+    if (strcmp(cmd, "trunk") == 0) return ripp_cmd_trunk(argc - 1, argv + 1);
     bool is_call = strcmp(cmd, "call") == 0, is_caps = strcmp(cmd, "caps") == 0;
     if (!is_call && !is_caps) {
         fprintf(stderr, "ripp: unknown command '%s'\n%s", cmd, usage_main);

@@ -35,7 +35,8 @@ static const char usage[] =
     "                        reject:CODE, noanswer[:SECONDS], ring:SECONDS, each optionally\n"
     "                        followed by ,hangup=SECONDS (default echo)\n"
     "  --dev                 development mode: makes a self-signed certificate, an identity\n"
-    "                        key pair and a trunk, listens on 127.0.0.1 and prints one JSON\n"
+    "                        key pair and a trunk, listens on --listen (default 127.0.0.1,\n"
+    "                        also named in the certificate) and prints one JSON\n"
     "                        line {\"trunk\",\"token\",\"ca\",\"identity_key\"} on stdout\n"
     "  --state-dir DIR       where --dev keeps its files (default: a new /tmp/rippd-dev-*)\n"
     "  --cdrs                print the CDRs of --db as JSON lines and exit\n"
@@ -184,8 +185,11 @@ static int dev_setup(opts *o, char *trunk_id, size_t idcap, char *token, size_t 
     snprintf(ipriv, sizeof ipriv, "%s/identity.pem", dir);
     snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
     snprintf(db, sizeof db, "%s/rippd.db", dir);
-    const char *names[] = {"127.0.0.1", "::1", "localhost"};
-    if (ripp_tls_make_selfsigned(cert, key, names, 3) < 0)
+    /* The certificate also names a --listen address other than loopback (a test's network
+     * namespace, say), so that clients can verify it there. */
+    const char *names[] = {"127.0.0.1", "::1", "localhost", o->listen};
+    size_t n_names = o->listen && strcmp(o->listen, "127.0.0.1") && strcmp(o->listen, "::1") ? 4 : 3;
+    if (ripp_tls_make_selfsigned(cert, key, names, n_names) < 0)
         return die("cannot make a certificate in %s", dir);
     if (ripp_es256_generate(ipriv, ipub) < 0) return die("cannot make an identity key in %s", dir);
     o->cert = cert;
@@ -220,6 +224,7 @@ static int print_cdr(void *ud, const ripp_cdr *d)
 static void on_request(void *ud, ripp_xchg *x, const ripp_request *req)
 {
     (void)ud;
+    if (rippd_oauth_on_request(x, req)) return;
     ripp_ep_on_request(app.ep, x, req, ripp_io_now());
 }
 
@@ -363,6 +368,7 @@ int main(int argc, char **argv)
     }
     int status = 1;
     if (config && config_trunks(config)) goto out;
+    if (rippd_oauth_config(config, store)) goto out;
     if (o.dev) {
         char ipub[1100];
         snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
@@ -440,6 +446,7 @@ int main(int argc, char **argv)
 out:
     if (app.ep) ripp_ep_del(app.ep);
     rippd_keys_free(app.keys);
+    rippd_oauth_free();
     if (server) ripp_h2_server_del(server);
     ripp_store_close(store);
     json_decref(config);

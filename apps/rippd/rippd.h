@@ -5,6 +5,7 @@
 #include "ripp/callmedia.h"
 #include "ripp/endpoint.h"
 #include "ripp/io.h"
+#include "ripp/store.h"
 
 /* What a trunk does with an incoming call (the trunk's `answer` string):
  *   MODE[,hangup=SECONDS]
@@ -37,6 +38,16 @@ typedef struct rippd {
 } rippd;
 
 extern const ripp_ep_hooks rippd_hooks;
+
+/* OAuth 2.0 provisioning (oauth.c): the authorization server of rippd's trunks and the
+ * trunk-management resources next to them. rippd_oauth_config reads the "oauth" parts of
+ * the configuration file (root may be NULL: none) after the store is open; returns 0 or 1
+ * after printing the reason. rippd_oauth_on_request returns true when it took the request
+ * (it then owns the exchange as the engine would). */
+struct json_t;
+int rippd_oauth_config(struct json_t *root, ripp_store *store);
+bool rippd_oauth_on_request(ripp_xchg *x, const ripp_request *req);
+void rippd_oauth_free(void);
 void rippd_keys_free(rippd_keys *k);
 
 #endif

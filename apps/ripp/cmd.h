@@ -1,0 +1,10 @@
+/* Subcommands of the ripp CLI that live in their own files. Each takes the arguments after
+ * the command word (argv[0] is the subcommand, e.g. "provision") and returns the exit
+ * status. */
+#ifndef RIPP_CLI_CMD_H
+#define RIPP_CLI_CMD_H
+
+/* ripp trunk provision|... (trunk.c) */
+int ripp_cmd_trunk(int argc, char **argv);
+
+#endif
