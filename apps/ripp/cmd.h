@@ -1,6 +1,6 @@
-/* Subcommands of the ripp CLI that live in their own files. Each takes the arguments after
- * the command word (argv[0] is the subcommand, e.g. "provision") and returns the exit
- * status. */
+/* Subcommands of the ripp CLI that live in their own files. Each takes the arguments from
+ * the command word on (argv[0] is the command, e.g. "trunk"; argv[1] the subcommand, e.g.
+ * "provision") and returns the exit status. */
 #ifndef RIPP_CLI_CMD_H
 #define RIPP_CLI_CMD_H
 

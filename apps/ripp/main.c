@@ -12,13 +12,15 @@
 #include "ripp/callmedia.h"
 #include "ripp/driver.h"
 #include "ripp/io.h"
+#include "ripp/transport.h"
 
 static const char usage_main[] =
     "usage: ripp call --trunk URL --token T --to NUMBER [options]\n"
     "       ripp caps --trunk URL --token T [--ca FILE]\n"
+    "       ripp trunk provision|refresh|list|delete ...\n"
     "       ripp help [call|caps]\n"
     "\n"
-    "A RIPP client over HTTP/2 + TLS 1.3. Run 'ripp help call' for the call options.\n";
+    "A RIPP client over HTTP/3 or HTTP/2 (TLS 1.3). Run 'ripp help call' for the call options.\n";
 
 static const char usage_call[] =
     "usage: ripp call --trunk URL --token T --to NUMBER [options]\n"
@@ -44,11 +46,13 @@ static const char usage_call[] =
     "  --ring-timeout S      cancel the call if it is not answered within S seconds\n"
     "                        (default 60)\n"
     "  --ca FILE             trust this certificate (PEM) for the server\n"
+    "  --transport T         h2, h3 or auto (default): auto starts on HTTP/2 and moves to\n"
+    "                        HTTP/3 when the server advertises it (Alt-Svc) and it answers\n"
     "  --quiet               do not print events, only the summary\n"
     "  --log-level LEVEL     error, warn (default), info or debug (to stderr)\n";
 
 static const char usage_caps[] =
-    "usage: ripp caps --trunk URL --token T [--ca FILE]\n"
+    "usage: ripp caps --trunk URL --token T [--ca FILE] [--transport h2|h3|auto]\n"
     "\n"
     "Prints the trunk's capability document (GET {trunk}/capAdv) as JSON.\n";
 
@@ -58,6 +62,7 @@ typedef struct cli {
     enum ripp_codec codec;
     bool quiet;
     int log_level;
+    ripp_transport transport;
     /* run time */
     uv_loop_t *loop;
     ripp_http_client *http;
@@ -164,6 +169,7 @@ static void print_summary(void)
         json_object_set_new(o, "detail", json_string(detail));
     }
     json_object_set_new(o, "codec", json_string(ripp_codec_name(g.codec)));
+    json_object_set_new(o, "transport", json_string(ripp_transport_client_kind(g.http)));
     double talk = g.answered_at ? (double)(ripp_io_now() - g.answered_at) / 1e9 : 0;
     json_object_set_new(o, "talk_s", json_real(talk));
     json_t *js = json_loads(stats, 0, NULL);
@@ -385,6 +391,7 @@ int main(int argc, char **argv)
     g.duration = 10;
     g.ring_timeout = 60;
     g.codec = RIPP_CODEC_PCMU;
+    g.transport = RIPP_TRANSPORT_AUTO;
     g.log_level = RIPP_LOG_WARN;
     g.token = getenv("RIPP_TOKEN");
     g.identity_key = getenv("RIPP_IDENTITY_KEY");
@@ -402,6 +409,7 @@ int main(int argc, char **argv)
                                              {"ring-timeout", required_argument, 0, 'R'},
                                              {"ca", required_argument, 0, 'a'},
                                              {"quiet", no_argument, 0, 'q'},
+                                             {"transport", required_argument, 0, 'X'},
                                              {"log-level", required_argument, 0, 'L'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
@@ -457,6 +465,10 @@ int main(int argc, char **argv)
         case 'q':
             g.quiet = true;
             break;
+        case 'X':
+            if (ripp_transport_parse(optarg, &g.transport) < 0)
+                return fail("--transport: h2, h3 or auto, not %s", optarg);
+            break;
         case 'L':
             g.log_level = ripp_app_log_level(optarg);
             if (g.log_level < 0)
@@ -489,10 +501,10 @@ int main(int argc, char **argv)
     ripp_app_log_init("ripp", (enum ripp_log_level)g.log_level);
     signal(SIGPIPE, SIG_IGN);
     g.loop = uv_default_loop();
-    ripp_h2_client_config hc = {.tls = {.ca_file = g.ca}};
+    ripp_transport_client_config hc = {.transport = g.transport, .tls = {.ca_file = g.ca}};
     int rv = 0;
-    g.http = ripp_h2_client_new(g.loop, &hc, &rv);
-    if (!g.http) return fail("HTTP/2 client: %s", ripp_strerror(rv));
+    g.http = ripp_transport_client_new(g.loop, &hc, &rv);
+    if (!g.http) return fail("HTTP client (--transport): %s", ripp_strerror(rv));
     int status;
     if (is_caps) {
         status = fetch_caps();

@@ -134,6 +134,9 @@ typedef struct ripp_h2_server_config {
     bool cleartext;                  /* h2c prior knowledge (behind a load balancer only) */
     uint32_t initial_window;         /* stream flow-control window; default 1 MiB */
     uint32_t max_concurrent_streams; /* default 10000 */
+    /* Alt-Svc value sent with every response (SPEC P1: the server advertises h3), e.g.
+     * h3=":8443"; ma=86400. NULL: none. At most 127 characters. */
+    const char *alt_svc;
 } ripp_h2_server_config;
 
 /* Listen and serve. on_request is called for every request as soon as its HEADERS arrive
@@ -144,6 +147,8 @@ ripp_h2_server *ripp_h2_server_new(uv_loop_t *loop, const ripp_h2_server_config 
                                    ripp_on_request_fn on_request, void *ud, int *err, char *errbuf,
                                    size_t errcap);
 int ripp_h2_server_port(const ripp_h2_server *s); /* the bound port */
+/* Replace the Alt-Svc value sent with responses from now on (NULL or "": none). */
+void ripp_h2_server_set_alt_svc(ripp_h2_server *s, const char *value);
 /* Stop accepting; send GOAWAY on every connection (a notice at once, the final one 0.5 s
  * later); existing streams continue and each connection closes after its last stream. */
 void ripp_h2_server_shutdown(ripp_h2_server *s);
@@ -167,6 +172,9 @@ ripp_http_client *ripp_h2_client_new(uv_loop_t *loop, const ripp_h2_client_confi
  * that is not an HTTP/2 one. */
 uint64_t ripp_h2_client_connection_count(const ripp_http_client *c);
 size_t ripp_h2_client_open_connections(const ripp_http_client *c);
+/* The UDP port on which the server of an open https connection to host:port advertised
+ * HTTP/3 with Alt-Svc (same host only), or 0. */
+int ripp_h2_client_alt_h3_port(const ripp_http_client *c, const char *host, int port);
 uint64_t ripp_h2_server_connection_count(const ripp_h2_server *s);
 size_t ripp_h2_server_open_connections(const ripp_h2_server *s);
 

@@ -27,4 +27,8 @@ typedef struct ripp_transport_client_config {
 ripp_http_client *ripp_transport_client_new(uv_loop_t *loop, const ripp_transport_client_config *cfg,
                                             int *err);
 
+/* What a client has used so far: "h2", "h3", or "h2+h3" (auto, both). For the summary of a
+ * call and for logs. */
+const char *ripp_transport_client_kind(const ripp_http_client *c);
+
 #endif

@@ -5,6 +5,8 @@ set -eu
 RIPPD="$RIPP_BUILD/apps/rippd"
 RIPP="$RIPP_BUILD/apps/ripp"
 WAVTOOL="$RIPP_BUILD/apps/ripp-wavtool"
+# The binding the ripp client speaks: the same tests run on HTTP/2 and on HTTP/3.
+RIPP_TRANSPORT="${RIPP_TRANSPORT:-h2}"
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/ripp-it.XXXXXX)
 RIPPD_PIDS=""
@@ -72,8 +74,24 @@ jfield() {
 ripp_call() {
   out=$1
   shift
-  timeout 90 "$RIPP" call --trunk "$TRUNK" --token "$TOKEN" --ca "$CA" --identity-key "$KEY" \
-    --to +14085551212 --from +14085550100 "$@" >"$out" 2>"$out.log"
+  st=0
+  timeout 90 "$RIPP" call --transport "$RIPP_TRANSPORT" --trunk "$TRUNK" --token "$TOKEN" \
+    --ca "$CA" --identity-key "$KEY" --to +14085551212 --from +14085550100 "$@" \
+    >"$out" 2>"$out.log" || st=$?
+  # the call went over the binding asked for (when it got as far as a summary)
+  if [ -s "$out" ]; then
+    used=$(jfield "$out" transport)
+    [ -z "$used" ] || [ "$used" = "$RIPP_TRANSPORT" ] ||
+      fail "the call used $used, not $RIPP_TRANSPORT"
+  fi
+  return $st
+}
+
+# ripp_caps OUTFILE ARGS...: ripp caps on the current trunk over $RIPP_TRANSPORT.
+ripp_caps() {
+  out=$1
+  shift
+  timeout 30 "$RIPP" caps --transport "$RIPP_TRANSPORT" --trunk "$TRUNK" --ca "$CA" "$@" >"$out"
 }
 
 # num_ge A B: A >= B for decimals.

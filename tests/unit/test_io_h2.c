@@ -458,6 +458,35 @@ static void test_get(void **state)
     assert_int_equal(ripp_h2_server_connection_count(F->srv), 1);
 }
 
+/* The server advertises h3 with Alt-Svc; the client remembers it for the same host only. */
+static void test_alt_svc(void **state)
+{
+    (void)state;
+    int port = ripp_h2_server_port(F->srv);
+    char v[64];
+    snprintf(v, sizeof v, "h3=\":%d\"; ma=86400", port);
+    ripp_h2_server_set_alt_svc(F->srv, v);
+    assert_int_equal(ripp_h2_client_alt_h3_port(F->cli, "127.0.0.1", port), 0);
+    creq r;
+    get(&r, "/get");
+    run_until(&r.closed, 5000);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(ripp_h2_client_alt_h3_port(F->cli, "127.0.0.1", port), port);
+    assert_int_equal(ripp_h2_client_alt_h3_port(F->cli, "localhost", port), 0);
+    /* another host's alternative is not taken */
+    ripp_h2_server_set_alt_svc(F->srv, "h3=\"evil.example:443\"");
+    creq r2;
+    get(&r2, "/get");
+    run_until(&r2.closed, 5000);
+    assert_int_equal(ripp_h2_client_alt_h3_port(F->cli, "127.0.0.1", port), port);
+    /* clear forgets */
+    ripp_h2_server_set_alt_svc(F->srv, "clear");
+    creq r3;
+    get(&r3, "/get");
+    run_until(&r3.closed, 5000);
+    assert_int_equal(ripp_h2_client_alt_h3_port(F->cli, "127.0.0.1", port), 0);
+}
+
 static void duplex_tick(uv_timer_t *t)
 {
     creq *r = t->data;
@@ -1378,6 +1407,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_selfsigned_sans),
         cmocka_unit_test_setup_teardown(test_get, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_alt_svc, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_duplex, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_deferred, fx_setup, fx_teardown),

@@ -251,3 +251,13 @@ size_t ripp_h2_client_open_connections(const ripp_http_client *hc)
     if (!hc || hc->vt != &client_vt) return 0;
     return ((const h2_client *)hc)->o.n_conns;
 }
+
+int ripp_h2_client_alt_h3_port(const ripp_http_client *hc, const char *host, int port)
+{
+    if (!hc || hc->vt != &client_vt || !host) return 0;
+    const h2_client *c = (const h2_client *)hc;
+    for (const h2_conn *k = c->o.conns; k; k = k->next)
+        if (k->tls && k->port == port && strcmp(k->host, host) == 0 && k->alt_h3_port)
+            return k->alt_h3_port;
+    return 0;
+}

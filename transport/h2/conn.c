@@ -278,7 +278,7 @@ static int x_respond(ripp_xchg *x, int status, const ripp_hdr *hdrs, size_t n, b
     if (!c->owner->server || st->headers_sent) return RIPP_ERR_STATE;
     if (status < 200 || status > 599) return RIPP_ERR_INVAL;
     if (n > RIPP_XCHG_MAX_HEADERS) return RIPP_ERR_LIMIT;
-    nghttp2_nv nva[RIPP_XCHG_MAX_HEADERS + 1];
+    nghttp2_nv nva[RIPP_XCHG_MAX_HEADERS + 2];
     char sbuf[8];
     snprintf(sbuf, sizeof sbuf, "%d", status);
     size_t k = 0;
@@ -301,6 +301,7 @@ static int x_respond(ripp_xchg *x, int status, const ripp_hdr *hdrs, size_t n, b
         if (hop_by_hop(name)) continue;
         nva[k++] = make_nv(name, hdrs[i].value);
     }
+    if (c->owner->alt_svc[0]) nva[k++] = make_nv("alt-svc", c->owner->alt_svc);
     bool was_end = st->end_queued;
     if (end) st->end_queued = true;
     bool body = !(st->end_queued && st->out.len == 0);
@@ -522,6 +523,34 @@ static void deliver_request(h2_conn *c, h2_stream *st)
     hdr_reset(st);
 }
 
+/* Client: an Alt-Svc field advertising h3 on the same host (RFC 7838, SPEC P1) is remembered
+ * on the connection; alternatives on other hosts are ignored, "clear" forgets. */
+static void note_alt_svc(h2_conn *c, const hdr_view *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        if (strcmp(v->h[i].name, "alt-svc") != 0) continue;
+        const char *a = v->h[i].value;
+        if (strncmp(a, "clear", 5) == 0) {
+            c->alt_h3_port = 0;
+            return;
+        }
+        for (const char *p = strstr(a, "h3=\""); p; p = strstr(p + 4, "h3=\"")) {
+            if (p != a && p[-1] != ' ' && p[-1] != ',') continue;
+            const char *q = p + 4, *colon = strrchr(q, ':'), *close = strchr(q, '"');
+            if (!close || !colon || colon > close) continue;
+            size_t hl = (size_t)(colon - q);
+            if (hl && (hl != strlen(c->host) || strncmp(q, c->host, hl) != 0)) continue;
+            int port = 0;
+            for (const char *d = colon + 1; d < close && port <= 65535; d++)
+                port = (*d >= '0' && *d <= '9') ? port * 10 + (*d - '0') : 65536;
+            if (port >= 1 && port <= 65535) {
+                c->alt_h3_port = port;
+                return;
+            }
+        }
+    }
+}
+
 static void deliver_response(h2_conn *c, h2_stream *st)
 {
     hdr_view v;
@@ -539,6 +568,7 @@ static void deliver_response(h2_conn *c, h2_stream *st)
         return;
     }
     st->got_response = true;
+    if (!c->owner->server) note_alt_svc(c, &v);
     if (st->x.cbs && st->x.cbs->on_response)
         st->x.cbs->on_response(&st->x, st->x.ud, status, v.h, v.n);
     if (c->closing) return;

@@ -64,6 +64,7 @@ struct h2_conn {
     char key[300];
     char host[256];
     int port;
+    int alt_h3_port; /* h3 port the server advertised with Alt-Svc on this host, or 0 */
 };
 
 struct h2_owner {
@@ -82,6 +83,7 @@ struct h2_owner {
     uint32_t initial_window;
     uint32_t max_streams;
     ripp_ts timeout;
+    char alt_svc[128];             /* server: Alt-Svc value added to every response, or "" */
     ripp_on_request_fn on_request; /* server */
     void *on_request_ud;
     uint8_t rbuf[H2_RBUF_SIZE];

@@ -122,6 +122,7 @@ ripp_h2_server *ripp_h2_server_new(uv_loop_t *loop, const ripp_h2_server_config 
     }
     o->free_fn = server_free;
     o->creds = creds;
+    if (cfg->alt_svc) snprintf(o->alt_svc, sizeof o->alt_svc, "%s", cfg->alt_svc);
     o->initial_window = cfg->initial_window ? cfg->initial_window : H2_DEFAULT_WINDOW;
     o->max_streams =
         cfg->max_concurrent_streams ? cfg->max_concurrent_streams : H2_DEFAULT_MAX_STREAMS;
@@ -205,4 +206,10 @@ uint64_t ripp_h2_server_connection_count(const ripp_h2_server *s)
 size_t ripp_h2_server_open_connections(const ripp_h2_server *s)
 {
     return s ? s->o.n_conns : 0;
+}
+
+void ripp_h2_server_set_alt_svc(ripp_h2_server *s, const char *value)
+{
+    if (!s) return;
+    snprintf(s->o.alt_svc, sizeof s->o.alt_svc, "%s", value ? value : "");
 }
