@@ -81,7 +81,8 @@ static int authenticate(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, char
         refuse(ep, x, req, 500, "internal", 0, "token hashing failed");
         return -1;
     }
-    int rv = ep->cfg.store->ops->token_lookup(ep->cfg.store->impl, hash, trunk_id, cap);
+    int rv = ep->cfg.store->ops->token_lookup(ep->cfg.store->impl, hash,
+                                              (int64_t)(ep_wall_us(ep) / 1000), trunk_id, cap);
     if (rv == RIPP_ERR_NOTFOUND) {
         refuse(ep, x, req, 401, "invalid-token", 0, "the bearer token is not valid");
         return -1;

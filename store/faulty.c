@@ -42,12 +42,34 @@ static int f_token_add(void *impl, const char *trunk_id, const char *hash)
     return f->inner->ops->token_add(f->inner->impl, trunk_id, hash);
 }
 
-static int f_token_lookup(void *impl, const char *hash, char *trunk_id, size_t cap)
+static int f_token_lookup(void *impl, const char *hash, int64_t now_ms, char *trunk_id, size_t cap)
 {
     fstore *f = impl;
     if (faulty_hit(f, "token_lookup")) return RIPP_ERR_STORE;
-    return f->inner->ops->token_lookup(f->inner->impl, hash, trunk_id, cap);
+    return f->inner->ops->token_lookup(f->inner->impl, hash, now_ms, trunk_id, cap);
 }
+
+/* The forwarding wrappers of the OAuth operations all have the same shape. */
+#define FWD(name, params, args)                                                                    \
+    static int f_##name params                                                                     \
+    {                                                                                              \
+        fstore *f = impl;                                                                          \
+        if (faulty_hit(f, #name)) return RIPP_ERR_STORE;                                           \
+        return f->inner->ops->name args;                                                           \
+    }
+FWD(token_put, (void *impl, const ripp_token_rec *t), (f->inner->impl, t))
+FWD(token_get, (void *impl, const char *h, ripp_token_rec *o), (f->inner->impl, h, o))
+FWD(token_set_state, (void *impl, const char *h, int from, int to), (f->inner->impl, h, from, to))
+FWD(token_revoke_family, (void *impl, const char *fam), (f->inner->impl, fam))
+FWD(trunk_del, (void *impl, const char *id), (f->inner->impl, id))
+FWD(consumer_put, (void *impl, const ripp_consumer_rec *c), (f->inner->impl, c))
+FWD(consumer_get, (void *impl, const char *id, ripp_consumer_rec *o), (f->inner->impl, id, o))
+FWD(prov_put, (void *impl, const ripp_prov_rec *p), (f->inner->impl, p))
+FWD(prov_get, (void *impl, const char *k, ripp_prov_rec *o), (f->inner->impl, k, o))
+FWD(prov_del, (void *impl, const char *k), (f->inner->impl, k))
+FWD(prov_each, (void *impl, int (*cb)(void *, const ripp_prov_rec *), void *ud),
+    (f->inner->impl, cb, ud))
+#undef FWD
 
 static int f_call_put(void *impl, const ripp_call_rec *c)
 {
@@ -102,6 +124,17 @@ static const ripp_store_ops faulty_ops = {
     .cdr_put = f_cdr_put,
     .cdr_get = f_cdr_get,
     .cdr_each = f_cdr_each,
+    .token_put = f_token_put,
+    .token_get = f_token_get,
+    .token_set_state = f_token_set_state,
+    .token_revoke_family = f_token_revoke_family,
+    .trunk_del = f_trunk_del,
+    .consumer_put = f_consumer_put,
+    .consumer_get = f_consumer_get,
+    .prov_put = f_prov_put,
+    .prov_get = f_prov_get,
+    .prov_del = f_prov_del,
+    .prov_each = f_prov_each,
     .close = f_close,
 };
 

@@ -1,13 +1,8 @@
-/* In-memory store for tests: one open-addressing hash table per record kind. Records are
- * never deleted, so a record keeps its address until the store is closed. */
+/* In-memory store for tests: one open-addressing hash table (linear probing, backward-shift
+ * deletion) per record kind. Records are copied in and out. */
 #include <stdlib.h>
 
 #include "store_int.h"
-
-typedef struct token_rec {
-    char hash[65];
-    char trunk_id[64];
-} token_rec;
 
 typedef struct mslot {
     void *rec;    /* NULL: empty */
@@ -23,7 +18,7 @@ typedef struct mtab {
 } mtab;
 
 typedef struct mstore {
-    mtab trunks, tokens, calls, cdrs;
+    mtab trunks, tokens, calls, cdrs, consumers, provs;
     uint64_t seq;
 } mstore;
 
@@ -97,6 +92,41 @@ static int mtab_put(mtab *t, const void *rec, uint64_t seq)
     return 0;
 }
 
+/* Removes the record of key (if any), shifting the rest of its probe run back. */
+static bool mtab_del(mtab *t, const char *key)
+{
+    mslot *sl = mtab_find(t, key);
+    if (!sl) return false;
+    size_t mask = t->cap - 1, i = (size_t)(sl - t->slots), j = i;
+    free(sl->rec);
+    sl->rec = NULL;
+    t->n--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!t->slots[j].rec) break;
+        size_t home = (size_t)mtab_hash(mtab_key(t, t->slots[j].rec)) & mask;
+        /* j's record may move to the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays) continue;
+        t->slots[i] = t->slots[j];
+        t->slots[j].rec = NULL;
+        i = j;
+    }
+    return true;
+}
+
+/* A record by key, copied to out: 0, RIPP_ERR_NOTFOUND or RIPP_ERR_INVAL. */
+static int mtab_get(const mtab *t, const char *key, size_t keycap, void *out)
+{
+    int rc = ripp_store_check_key(key, keycap);
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || !out) return RIPP_ERR_INVAL;
+    mslot *sl = mtab_find(t, key);
+    if (!sl) return RIPP_ERR_NOTFOUND;
+    memcpy(out, sl->rec, t->rec_size);
+    return 0;
+}
+
 static void mtab_free(mtab *t)
 {
     for (size_t i = 0; i < t->cap; i++)
@@ -128,7 +158,7 @@ static int mem_trunk_get(void *impl, const char *id, ripp_trunk_rec *out)
 static int mem_token_add(void *impl, const char *trunk_id, const char *hash)
 {
     mstore *m = impl;
-    token_rec r;
+    ripp_token_rec r;
     int rc = ripp_store_check_key(hash, sizeof r.hash);
     if (!rc) rc = ripp_store_check_key(trunk_id, sizeof r.trunk_id);
     if (rc) return rc;
@@ -138,17 +168,124 @@ static int mem_token_add(void *impl, const char *trunk_id, const char *hash)
     return mtab_put(&m->tokens, &r, ++m->seq);
 }
 
-static int mem_token_lookup(void *impl, const char *hash, char *trunk_id, size_t cap)
+static int mem_token_lookup(void *impl, const char *hash, int64_t now_ms, char *trunk_id,
+                            size_t cap)
 {
     mstore *m = impl;
-    int rc = ripp_store_check_key(hash, sizeof(((token_rec *)0)->hash));
+    int rc = ripp_store_check_key(hash, sizeof(((ripp_token_rec *)0)->hash));
     if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
     if (rc || !trunk_id || !cap) return RIPP_ERR_INVAL;
     mslot *sl = mtab_find(&m->tokens, hash);
     if (!sl) return RIPP_ERR_NOTFOUND;
-    const token_rec *r = sl->rec;
+    const ripp_token_rec *r = sl->rec;
+    if ((r->kind != RIPP_TOKEN_STATIC && r->kind != RIPP_TOKEN_ACCESS) ||
+        r->state != RIPP_TOKEN_LIVE || (r->expires_ms && now_ms >= r->expires_ms))
+        return RIPP_ERR_NOTFOUND;
     ripp_store_copy(trunk_id, cap, r->trunk_id, strlen(r->trunk_id));
     return 0;
+}
+
+static int mem_token_put(void *impl, const ripp_token_rec *t)
+{
+    mstore *m = impl;
+    int rc = ripp_store_check_token(t);
+    return rc ? rc : mtab_put(&m->tokens, t, ++m->seq);
+}
+
+static int mem_token_get(void *impl, const char *hash, ripp_token_rec *out)
+{
+    mstore *m = impl;
+    return mtab_get(&m->tokens, hash, sizeof out->hash, out);
+}
+
+static int mem_token_set_state(void *impl, const char *hash, int from, int to)
+{
+    mstore *m = impl;
+    int rc = ripp_store_check_key(hash, sizeof(((ripp_token_rec *)0)->hash));
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || to < RIPP_TOKEN_LIVE || to > RIPP_TOKEN_REVOKED) return RIPP_ERR_INVAL;
+    mslot *sl = mtab_find(&m->tokens, hash);
+    if (!sl) return RIPP_ERR_NOTFOUND;
+    ripp_token_rec *r = sl->rec;
+    if (r->state != from) return RIPP_ERR_STATE;
+    r->state = to;
+    return 0;
+}
+
+static int mem_token_revoke_family(void *impl, const char *family)
+{
+    mstore *m = impl;
+    int rc = ripp_store_check_key(family, sizeof(((ripp_token_rec *)0)->family));
+    if (rc == RIPP_ERR_LIMIT) return 0;
+    if (rc) return RIPP_ERR_INVAL;
+    int n = 0;
+    for (size_t i = 0; i < m->tokens.cap; i++) {
+        ripp_token_rec *r = m->tokens.slots[i].rec;
+        if (r && r->state != RIPP_TOKEN_REVOKED && strcmp(r->family, family) == 0) {
+            r->state = RIPP_TOKEN_REVOKED;
+            n++;
+        }
+    }
+    return n;
+}
+
+static int mem_trunk_del(void *impl, const char *id)
+{
+    mstore *m = impl;
+    int rc = ripp_store_check_key(id, sizeof(((ripp_trunk_rec *)0)->id));
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc) return rc;
+    /* deleting shifts records back, so rescan a slot after a deletion */
+    for (size_t i = 0; i < m->tokens.cap;) {
+        ripp_token_rec *r = m->tokens.slots[i].rec;
+        if (r && strcmp(r->trunk_id, id) == 0) {
+            char hash[sizeof r->hash];
+            memcpy(hash, r->hash, sizeof hash);
+            mtab_del(&m->tokens, hash);
+            continue;
+        }
+        i++;
+    }
+    mtab_del(&m->consumers, id);
+    return mtab_del(&m->trunks, id) ? 0 : RIPP_ERR_NOTFOUND;
+}
+
+static int mem_consumer_put(void *impl, const ripp_consumer_rec *c)
+{
+    mstore *m = impl;
+    int rc = ripp_store_check_consumer(c);
+    return rc ? rc : mtab_put(&m->consumers, c, ++m->seq);
+}
+
+static int mem_consumer_get(void *impl, const char *trunk_id, ripp_consumer_rec *out)
+{
+    mstore *m = impl;
+    return mtab_get(&m->consumers, trunk_id, sizeof out->trunk_id, out);
+}
+
+static int mem_prov_put(void *impl, const ripp_prov_rec *p)
+{
+    mstore *m = impl;
+    int rc = ripp_store_check_prov(p);
+    if (rc) return rc;
+    /* creation order: a replaced record keeps its place */
+    mslot *sl = mtab_find(&m->provs, p->provider_trunk);
+    return mtab_put(&m->provs, p, sl ? sl->seq : ++m->seq);
+}
+
+static int mem_prov_get(void *impl, const char *key, ripp_prov_rec *out)
+{
+    mstore *m = impl;
+    return mtab_get(&m->provs, key, sizeof out->provider_trunk, out);
+}
+
+static int mem_prov_del(void *impl, const char *key)
+{
+    mstore *m = impl;
+    int rc = ripp_store_check_key(key, sizeof(((ripp_prov_rec *)0)->provider_trunk));
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc) return rc;
+    return mtab_del(&m->provs, key) ? 0 : RIPP_ERR_NOTFOUND;
 }
 
 static int mem_call_put(void *impl, const ripp_call_rec *c)
@@ -195,31 +332,68 @@ static int slot_cmp_seq(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int mem_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), void *ud)
+/* Walks a table in put order over a sorted snapshot, so that the callback may use the
+ * store while we walk; each record is copied before the callback sees it. */
+static int mtab_each(const mtab *t, int (*cb)(void *ud, const void *rec), void *ud)
 {
-    mstore *m = impl;
-    if (!cb) return RIPP_ERR_INVAL;
-    size_t n = m->cdrs.n;
+    size_t n = t->n;
     if (!n) return 0;
-    /* A sorted snapshot, so that the callback may use the store while we walk. */
     mslot *order = malloc(n * sizeof *order);
     if (!order) return RIPP_ERR_NOMEM;
     size_t k = 0;
-    for (size_t i = 0; i < m->cdrs.cap; i++)
-        if (m->cdrs.slots[i].rec) order[k++] = m->cdrs.slots[i];
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].rec) order[k++] = t->slots[i];
     qsort(order, n, sizeof *order, slot_cmp_seq);
-    ripp_cdr *tmp = malloc(sizeof *tmp);
+    void *tmp = malloc(t->rec_size);
     if (!tmp) {
         free(order);
         return RIPP_ERR_NOMEM;
     }
     for (k = 0; k < n; k++) {
-        memcpy(tmp, order[k].rec, sizeof *tmp);
+        memcpy(tmp, order[k].rec, t->rec_size);
         if (cb(ud, tmp)) break;
     }
     free(tmp);
     free(order);
     return 0;
+}
+
+typedef struct each_cdr {
+    int (*cb)(void *ud, const ripp_cdr *cdr);
+    void *ud;
+} each_cdr;
+
+static int each_cdr_cb(void *ud, const void *rec)
+{
+    each_cdr *e = ud;
+    return e->cb(e->ud, rec);
+}
+
+static int mem_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), void *ud)
+{
+    mstore *m = impl;
+    if (!cb) return RIPP_ERR_INVAL;
+    each_cdr e = {cb, ud};
+    return mtab_each(&m->cdrs, each_cdr_cb, &e);
+}
+
+typedef struct each_prov {
+    int (*cb)(void *ud, const ripp_prov_rec *p);
+    void *ud;
+} each_prov;
+
+static int each_prov_cb(void *ud, const void *rec)
+{
+    each_prov *e = ud;
+    return e->cb(e->ud, rec);
+}
+
+static int mem_prov_each(void *impl, int (*cb)(void *ud, const ripp_prov_rec *p), void *ud)
+{
+    mstore *m = impl;
+    if (!cb) return RIPP_ERR_INVAL;
+    each_prov e = {cb, ud};
+    return mtab_each(&m->provs, each_prov_cb, &e);
 }
 
 static void mem_close(void *impl)
@@ -230,6 +404,8 @@ static void mem_close(void *impl)
     mtab_free(&m->tokens);
     mtab_free(&m->calls);
     mtab_free(&m->cdrs);
+    mtab_free(&m->consumers);
+    mtab_free(&m->provs);
     free(m);
 }
 
@@ -243,6 +419,17 @@ static const ripp_store_ops mem_ops = {
     .cdr_put = mem_cdr_put,
     .cdr_get = mem_cdr_get,
     .cdr_each = mem_cdr_each,
+    .token_put = mem_token_put,
+    .token_get = mem_token_get,
+    .token_set_state = mem_token_set_state,
+    .token_revoke_family = mem_token_revoke_family,
+    .trunk_del = mem_trunk_del,
+    .consumer_put = mem_consumer_put,
+    .consumer_get = mem_consumer_get,
+    .prov_put = mem_prov_put,
+    .prov_get = mem_prov_get,
+    .prov_del = mem_prov_del,
+    .prov_each = mem_prov_each,
     .close = mem_close,
 };
 
@@ -255,12 +442,16 @@ ripp_store *ripp_store_memory_new(int *err)
     }
     m->trunks.rec_size = sizeof(ripp_trunk_rec);
     m->trunks.key_off = offsetof(ripp_trunk_rec, id);
-    m->tokens.rec_size = sizeof(token_rec);
-    m->tokens.key_off = offsetof(token_rec, hash);
+    m->tokens.rec_size = sizeof(ripp_token_rec);
+    m->tokens.key_off = offsetof(ripp_token_rec, hash);
     m->calls.rec_size = sizeof(ripp_call_rec);
     m->calls.key_off = offsetof(ripp_call_rec, id);
     m->cdrs.rec_size = sizeof(ripp_cdr);
     m->cdrs.key_off = offsetof(ripp_cdr, call_id);
+    m->consumers.rec_size = sizeof(ripp_consumer_rec);
+    m->consumers.key_off = offsetof(ripp_consumer_rec, trunk_id);
+    m->provs.rec_size = sizeof(ripp_prov_rec);
+    m->provs.key_off = offsetof(ripp_prov_rec, provider_trunk);
     ripp_store *s = ripp_store_wrap(&mem_ops, m, err);
     if (!s) mem_close(m);
     return s;

@@ -9,7 +9,7 @@
 
 #include "store_int.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION RIPP_STORE_SCHEMA_VERSION
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
@@ -33,6 +33,30 @@ static const char schema_sql[] =
     " seq INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS cdrs_seq ON cdrs(seq);";
 
+/* Version 1 -> 2: OAuth provisioning. Existing tokens become static, live, never-expiring
+ * bearer tokens, which is what they were. */
+static const char migrate_v2_sql[] =
+    "ALTER TABLE tokens ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tokens ADD COLUMN state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tokens ADD COLUMN family TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tokens ADD COLUMN client_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tokens ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tokens ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tokens ADD COLUMN data TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX tokens_family ON tokens(family);"
+    "CREATE INDEX tokens_trunk ON tokens(trunk_id);"
+    "CREATE TABLE consumer_trunks("
+    " trunk_id TEXT PRIMARY KEY NOT NULL, uri TEXT NOT NULL, token TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE provisioned("
+    " provider_trunk TEXT PRIMARY KEY NOT NULL, provider TEXT NOT NULL, ca_file TEXT NOT NULL,"
+    " client_id TEXT NOT NULL, client_secret TEXT NOT NULL, consumer_trunk_id TEXT NOT NULL,"
+    " consumer_trunk_uri TEXT NOT NULL, consumer_token TEXT NOT NULL,"
+    " access_token TEXT NOT NULL, refresh_token TEXT NOT NULL,"
+    " access_expires_ms INTEGER NOT NULL, put_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL);"
+    "UPDATE schema_version SET version = 2;";
+
 enum {
     ST_TRUNK_PUT,
     ST_TRUNK_GET,
@@ -43,8 +67,27 @@ enum {
     ST_CDR_PUT,
     ST_CDR_GET,
     ST_CDR_EACH,
+    ST_TOKEN_PUT,
+    ST_TOKEN_GET,
+    ST_TOKEN_SET_STATE,
+    ST_TOKEN_REVOKE_FAMILY,
+    ST_TRUNK_DEL,
+    ST_TRUNK_DEL_TOKENS,
+    ST_TRUNK_DEL_CONSUMER,
+    ST_CONSUMER_PUT,
+    ST_CONSUMER_GET,
+    ST_PROV_PUT,
+    ST_PROV_GET,
+    ST_PROV_DEL,
+    ST_PROV_EACH,
     ST_COUNT
 };
+
+#define TOKEN_COLS "hash, trunk_id, kind, state, family, client_id, created_ms, expires_ms, data"
+#define PROV_COLS                                                                                  \
+    "provider_trunk, provider, ca_file, client_id, client_secret, consumer_trunk_id, "             \
+    "consumer_trunk_uri, consumer_token, access_token, refresh_token, access_expires_ms, "         \
+    "put_ms, created_ms"
 
 #define CDR_COLS                                                                                   \
     "call_id, trunk_id, target, orig_tn, start_ms, answer_ms, end_ms, outcome, end_code, dtmf, "   \
@@ -56,7 +99,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TRUNK_GET] = "SELECT id, answer, caps_json, identity_pub, created_ms FROM trunks "
                      "WHERE id = ?1",
     [ST_TOKEN_ADD] = "INSERT OR REPLACE INTO tokens(hash, trunk_id) VALUES(?1, ?2)",
-    [ST_TOKEN_LOOKUP] = "SELECT trunk_id FROM tokens WHERE hash = ?1",
+    [ST_TOKEN_LOOKUP] = "SELECT trunk_id FROM tokens WHERE hash = ?1 AND kind IN (0, 1) "
+                        "AND state = 0 AND (expires_ms = 0 OR expires_ms > ?2)",
     [ST_CALL_PUT] = "INSERT OR REPLACE INTO calls(id, trunk_id, uri, target, orig_tn, state, "
                     "last_seq_c2s, last_seq_s2c, media_seq_c2s, media_seq_s2c, cookies, "
                     "next_hop, token_hash, created_ms, updated_ms) "
@@ -71,6 +115,26 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* The bound keeps a walk finite even if CDRs are rewritten (and so renumbered) in it. */
     [ST_CDR_EACH] = "SELECT " CDR_COLS " FROM cdrs "
                     "WHERE seq <= (SELECT COALESCE(MAX(seq), 0) FROM cdrs) ORDER BY seq",
+    [ST_TOKEN_PUT] = "INSERT OR REPLACE INTO tokens(" TOKEN_COLS ") "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
+    [ST_TOKEN_SET_STATE] = "UPDATE tokens SET state = ?3 WHERE hash = ?1 AND state = ?2",
+    [ST_TOKEN_REVOKE_FAMILY] = "UPDATE tokens SET state = 2 WHERE family = ?1 AND state <> 2",
+    [ST_TRUNK_DEL] = "DELETE FROM trunks WHERE id = ?1",
+    [ST_TRUNK_DEL_TOKENS] = "DELETE FROM tokens WHERE trunk_id = ?1",
+    [ST_TRUNK_DEL_CONSUMER] = "DELETE FROM consumer_trunks WHERE trunk_id = ?1",
+    [ST_CONSUMER_PUT] = "INSERT OR REPLACE INTO consumer_trunks(trunk_id, uri, token, updated_ms) "
+                        "VALUES(?1, ?2, ?3, ?4)",
+    [ST_CONSUMER_GET] = "SELECT trunk_id, uri, token, updated_ms FROM consumer_trunks "
+                        "WHERE trunk_id = ?1",
+    /* a replaced record keeps its creation place */
+    [ST_PROV_PUT] = "INSERT OR REPLACE INTO provisioned(" PROV_COLS ", seq) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+                    "COALESCE((SELECT seq FROM provisioned WHERE provider_trunk = ?1), "
+                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM provisioned)))",
+    [ST_PROV_GET] = "SELECT " PROV_COLS " FROM provisioned WHERE provider_trunk = ?1",
+    [ST_PROV_DEL] = "DELETE FROM provisioned WHERE provider_trunk = ?1",
+    [ST_PROV_EACH] = "SELECT " PROV_COLS " FROM provisioned ORDER BY seq",
 };
 
 typedef struct sqstore {
@@ -178,14 +242,14 @@ static int sq_token_add(void *impl, const char *trunk_id, const char *hash)
     return sq_write(q, st, b, "token_add");
 }
 
-static int sq_token_lookup(void *impl, const char *hash, char *trunk_id, size_t cap)
+static int sq_token_lookup(void *impl, const char *hash, int64_t now_ms, char *trunk_id, size_t cap)
 {
     sqstore *q = impl;
     int rc = key_check(hash, sizeof(((ripp_call_rec *)0)->token_hash), trunk_id);
     if (rc) return rc;
     if (!cap) return RIPP_ERR_INVAL;
     sqlite3_stmt *st = q->st[ST_TOKEN_LOOKUP];
-    if (bind_text(st, 1, hash) != SQLITE_OK) {
+    if ((bind_text(st, 1, hash) | sqlite3_bind_int64(st, 2, now_ms)) != SQLITE_OK) {
         rc = sq_fail(q, "token_lookup");
         sq_done(st);
         return rc;
@@ -327,6 +391,219 @@ static int sq_cdr_each(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), voi
     return ret;
 }
 
+/* Binds one text key and steps to its row: 0 with the row ready, else as sq_row. */
+static int sq_get_row(sqstore *q, int idx, const char *key, const char *what)
+{
+    sqlite3_stmt *st = q->st[idx];
+    if (bind_text(st, 1, key) != SQLITE_OK) {
+        int rc = sq_fail(q, what);
+        sq_done(st);
+        return rc;
+    }
+    return sq_row(q, st, what);
+}
+
+/* Runs a statement whose only parameter is a text key; returns the rows changed (>= 0). */
+static int sq_key_write(sqstore *q, int idx, const char *key, const char *what)
+{
+    sqlite3_stmt *st = q->st[idx];
+    int rc = sq_write(q, st, bind_text(st, 1, key), what);
+    return rc ? rc : sqlite3_changes(q->db);
+}
+
+static int sq_token_put(void *impl, const ripp_token_rec *t)
+{
+    sqstore *q = impl;
+    int rc = ripp_store_check_token(t);
+    if (rc) return rc;
+    sqlite3_stmt *st = q->st[ST_TOKEN_PUT];
+    int b = bind_text(st, 1, t->hash) | bind_text(st, 2, t->trunk_id) |
+            sqlite3_bind_int(st, 3, t->kind) | sqlite3_bind_int(st, 4, t->state) |
+            bind_text(st, 5, t->family) | bind_text(st, 6, t->client_id) |
+            sqlite3_bind_int64(st, 7, t->created_ms) | sqlite3_bind_int64(st, 8, t->expires_ms) |
+            bind_text(st, 9, t->data);
+    return sq_write(q, st, b, "token_put");
+}
+
+static int sq_token_get(void *impl, const char *hash, ripp_token_rec *out)
+{
+    sqstore *q = impl;
+    int rc = key_check(hash, sizeof out->hash, out);
+    if (!rc) rc = sq_get_row(q, ST_TOKEN_GET, hash, "token_get");
+    if (rc) return rc;
+    sqlite3_stmt *st = q->st[ST_TOKEN_GET];
+    memset(out, 0, sizeof *out);
+    COL_TEXT(st, 0, out->hash);
+    COL_TEXT(st, 1, out->trunk_id);
+    out->kind = sqlite3_column_int(st, 2);
+    out->state = sqlite3_column_int(st, 3);
+    COL_TEXT(st, 4, out->family);
+    COL_TEXT(st, 5, out->client_id);
+    out->created_ms = sqlite3_column_int64(st, 6);
+    out->expires_ms = sqlite3_column_int64(st, 7);
+    COL_TEXT(st, 8, out->data);
+    sq_done(st);
+    return 0;
+}
+
+static int sq_token_set_state(void *impl, const char *hash, int from, int to)
+{
+    sqstore *q = impl;
+    int rc = ripp_store_check_key(hash, sizeof(((ripp_token_rec *)0)->hash));
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc || to < RIPP_TOKEN_LIVE || to > RIPP_TOKEN_REVOKED) return RIPP_ERR_INVAL;
+    sqlite3_stmt *st = q->st[ST_TOKEN_SET_STATE];
+    int b = bind_text(st, 1, hash) | sqlite3_bind_int(st, 2, from) | sqlite3_bind_int(st, 3, to);
+    rc = sq_write(q, st, b, "token_set_state");
+    if (rc) return rc;
+    if (sqlite3_changes(q->db) == 1) return 0;
+    rc = sq_get_row(q, ST_TOKEN_GET, hash, "token_set_state");
+    if (rc) return rc;
+    sq_done(q->st[ST_TOKEN_GET]);
+    return RIPP_ERR_STATE;
+}
+
+static int sq_token_revoke_family(void *impl, const char *family)
+{
+    sqstore *q = impl;
+    int rc = ripp_store_check_key(family, sizeof(((ripp_token_rec *)0)->family));
+    if (rc == RIPP_ERR_LIMIT) return 0;
+    if (rc) return RIPP_ERR_INVAL;
+    return sq_key_write(q, ST_TOKEN_REVOKE_FAMILY, family, "token_revoke_family");
+}
+
+static int sq_trunk_del(void *impl, const char *id)
+{
+    sqstore *q = impl;
+    int rc = ripp_store_check_key(id, sizeof(((ripp_trunk_rec *)0)->id));
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc) return rc;
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return sq_fail(q, "trunk_del");
+    int n = sq_key_write(q, ST_TRUNK_DEL_TOKENS, id, "trunk_del");
+    if (n >= 0) n = sq_key_write(q, ST_TRUNK_DEL_CONSUMER, id, "trunk_del");
+    if (n >= 0) n = sq_key_write(q, ST_TRUNK_DEL, id, "trunk_del");
+    if (n < 0 || sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        if (n >= 0) n = sq_fail(q, "trunk_del");
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return n;
+    }
+    return n > 0 ? 0 : RIPP_ERR_NOTFOUND;
+}
+
+static int sq_consumer_put(void *impl, const ripp_consumer_rec *c)
+{
+    sqstore *q = impl;
+    int rc = ripp_store_check_consumer(c);
+    if (rc) return rc;
+    sqlite3_stmt *st = q->st[ST_CONSUMER_PUT];
+    int b = bind_text(st, 1, c->trunk_id) | bind_text(st, 2, c->uri) | bind_text(st, 3, c->token) |
+            sqlite3_bind_int64(st, 4, c->updated_ms);
+    return sq_write(q, st, b, "consumer_put");
+}
+
+static int sq_consumer_get(void *impl, const char *trunk_id, ripp_consumer_rec *out)
+{
+    sqstore *q = impl;
+    int rc = key_check(trunk_id, sizeof out->trunk_id, out);
+    if (!rc) rc = sq_get_row(q, ST_CONSUMER_GET, trunk_id, "consumer_get");
+    if (rc) return rc;
+    sqlite3_stmt *st = q->st[ST_CONSUMER_GET];
+    memset(out, 0, sizeof *out);
+    COL_TEXT(st, 0, out->trunk_id);
+    COL_TEXT(st, 1, out->uri);
+    COL_TEXT(st, 2, out->token);
+    out->updated_ms = sqlite3_column_int64(st, 3);
+    sq_done(st);
+    return 0;
+}
+
+static int sq_prov_put(void *impl, const ripp_prov_rec *p)
+{
+    sqstore *q = impl;
+    int rc = ripp_store_check_prov(p);
+    if (rc) return rc;
+    sqlite3_stmt *st = q->st[ST_PROV_PUT];
+    int b = bind_text(st, 1, p->provider_trunk) | bind_text(st, 2, p->provider) |
+            bind_text(st, 3, p->ca_file) | bind_text(st, 4, p->client_id) |
+            bind_text(st, 5, p->client_secret) | bind_text(st, 6, p->consumer_trunk_id) |
+            bind_text(st, 7, p->consumer_trunk_uri) | bind_text(st, 8, p->consumer_token) |
+            bind_text(st, 9, p->access_token) | bind_text(st, 10, p->refresh_token) |
+            sqlite3_bind_int64(st, 11, p->access_expires_ms) |
+            sqlite3_bind_int64(st, 12, p->put_ms) | sqlite3_bind_int64(st, 13, p->created_ms);
+    return sq_write(q, st, b, "prov_put");
+}
+
+/* Columns in PROV_COLS order. */
+static void prov_from_row(sqlite3_stmt *st, ripp_prov_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    COL_TEXT(st, 0, out->provider_trunk);
+    COL_TEXT(st, 1, out->provider);
+    COL_TEXT(st, 2, out->ca_file);
+    COL_TEXT(st, 3, out->client_id);
+    COL_TEXT(st, 4, out->client_secret);
+    COL_TEXT(st, 5, out->consumer_trunk_id);
+    COL_TEXT(st, 6, out->consumer_trunk_uri);
+    COL_TEXT(st, 7, out->consumer_token);
+    COL_TEXT(st, 8, out->access_token);
+    COL_TEXT(st, 9, out->refresh_token);
+    out->access_expires_ms = sqlite3_column_int64(st, 10);
+    out->put_ms = sqlite3_column_int64(st, 11);
+    out->created_ms = sqlite3_column_int64(st, 12);
+}
+
+static int sq_prov_get(void *impl, const char *key, ripp_prov_rec *out)
+{
+    sqstore *q = impl;
+    int rc = key_check(key, sizeof out->provider_trunk, out);
+    if (!rc) rc = sq_get_row(q, ST_PROV_GET, key, "prov_get");
+    if (rc) return rc;
+    prov_from_row(q->st[ST_PROV_GET], out);
+    sq_done(q->st[ST_PROV_GET]);
+    return 0;
+}
+
+static int sq_prov_del(void *impl, const char *key)
+{
+    sqstore *q = impl;
+    int rc = ripp_store_check_key(key, sizeof(((ripp_prov_rec *)0)->provider_trunk));
+    if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
+    if (rc) return rc;
+    rc = sq_key_write(q, ST_PROV_DEL, key, "prov_del");
+    return rc < 0 ? rc : rc > 0 ? 0 : RIPP_ERR_NOTFOUND;
+}
+
+/* Walks over a snapshot: the rows are read first, so that the callback may use the store. */
+static int sq_prov_each(void *impl, int (*cb)(void *ud, const ripp_prov_rec *p), void *ud)
+{
+    sqstore *q = impl;
+    if (!cb) return RIPP_ERR_INVAL;
+    sqlite3_stmt *st = q->st[ST_PROV_EACH];
+    ripp_prov_rec *rows = NULL;
+    size_t n = 0, cap = 0;
+    int ret = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            ripp_prov_rec *nr = realloc(rows, ncap * sizeof *nr);
+            if (!nr) {
+                ret = RIPP_ERR_NOMEM;
+                break;
+            }
+            rows = nr;
+            cap = ncap;
+        }
+        prov_from_row(st, &rows[n++]);
+    }
+    if (!ret && rc != SQLITE_DONE) ret = sq_fail(q, "prov_each");
+    sq_done(st);
+    for (size_t i = 0; !ret && i < n; i++)
+        if (cb(ud, &rows[i])) break;
+    free(rows);
+    return ret;
+}
+
 static void sq_close(void *impl)
 {
     sqstore *q = impl;
@@ -348,11 +625,23 @@ static const ripp_store_ops sqlite_ops = {
     .cdr_put = sq_cdr_put,
     .cdr_get = sq_cdr_get,
     .cdr_each = sq_cdr_each,
+    .token_put = sq_token_put,
+    .token_get = sq_token_get,
+    .token_set_state = sq_token_set_state,
+    .token_revoke_family = sq_token_revoke_family,
+    .trunk_del = sq_trunk_del,
+    .consumer_put = sq_consumer_put,
+    .consumer_get = sq_consumer_get,
+    .prov_put = sq_prov_put,
+    .prov_get = sq_prov_get,
+    .prov_del = sq_prov_del,
+    .prov_each = sq_prov_each,
     .close = sq_close,
 };
 
-/* Creates the schema, or checks that an existing one is one this program understands. One
- * IMMEDIATE transaction, so that instances opening a new file together agree. */
+/* Creates the schema, or checks that an existing one is one this program understands and
+ * migrates it to SCHEMA_VERSION. One IMMEDIATE transaction, so that instances opening a new
+ * file together agree. */
 static int sq_schema(sqstore *q, char *errbuf, size_t errcap)
 {
     sqlite3_stmt *st = NULL;
@@ -374,9 +663,17 @@ static int sq_schema(sqstore *q, char *errbuf, size_t errcap)
         ripp_log(RIPP_LOG_ERROR, "store: %s", errbuf);
         return RIPP_ERR_STORE;
     }
-    if (version < 0 && sqlite3_exec(q->db, "INSERT INTO schema_version(version) VALUES(1)", NULL,
-                                    NULL, NULL) != SQLITE_OK)
-        goto fail_rollback;
+    bool fresh = version < 0;
+    if (fresh) {
+        if (sqlite3_exec(q->db, "INSERT INTO schema_version(version) VALUES(1)", NULL, NULL,
+                         NULL) != SQLITE_OK)
+            goto fail_rollback;
+        version = 1;
+    }
+    if (version < 2) {
+        if (sqlite3_exec(q->db, migrate_v2_sql, NULL, NULL, NULL) != SQLITE_OK) goto fail_rollback;
+        if (!fresh) ripp_log(RIPP_LOG_INFO, "store: schema migrated from version %d to 2", version);
+    }
     if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto fail_rollback;
     return 0;
 

@@ -67,3 +67,35 @@ int ripp_store_check_cdr(const ripp_cdr *cdr)
         return RIPP_ERR_LIMIT;
     return cdr->call_id[0] ? 0 : RIPP_ERR_INVAL;
 }
+
+int ripp_store_check_token(const ripp_token_rec *t)
+{
+    if (!t) return RIPP_ERR_INVAL;
+    if (!STORE_FITS(t->hash) || !STORE_FITS(t->trunk_id) || !STORE_FITS(t->family) ||
+        !STORE_FITS(t->client_id) || !STORE_FITS(t->data))
+        return RIPP_ERR_LIMIT;
+    if (t->kind < RIPP_TOKEN_STATIC || t->kind > RIPP_TOKEN_CODE || t->state < RIPP_TOKEN_LIVE ||
+        t->state > RIPP_TOKEN_REVOKED)
+        return RIPP_ERR_INVAL;
+    return t->hash[0] && t->trunk_id[0] ? 0 : RIPP_ERR_INVAL;
+}
+
+int ripp_store_check_consumer(const ripp_consumer_rec *c)
+{
+    if (!c) return RIPP_ERR_INVAL;
+    if (!STORE_FITS(c->trunk_id) || !STORE_FITS(c->uri) || !STORE_FITS(c->token))
+        return RIPP_ERR_LIMIT;
+    return c->trunk_id[0] ? 0 : RIPP_ERR_INVAL;
+}
+
+int ripp_store_check_prov(const ripp_prov_rec *p)
+{
+    if (!p) return RIPP_ERR_INVAL;
+    if (!STORE_FITS(p->provider_trunk) || !STORE_FITS(p->provider) || !STORE_FITS(p->ca_file) ||
+        !STORE_FITS(p->client_id) || !STORE_FITS(p->client_secret) ||
+        !STORE_FITS(p->consumer_trunk_id) || !STORE_FITS(p->consumer_trunk_uri) ||
+        !STORE_FITS(p->consumer_token) || !STORE_FITS(p->access_token) ||
+        !STORE_FITS(p->refresh_token))
+        return RIPP_ERR_LIMIT;
+    return p->provider_trunk[0] ? 0 : RIPP_ERR_INVAL;
+}

@@ -14,6 +14,9 @@
 int ripp_store_check_trunk(const ripp_trunk_rec *t);
 int ripp_store_check_call(const ripp_call_rec *c);
 int ripp_store_check_cdr(const ripp_cdr *cdr);
+int ripp_store_check_token(const ripp_token_rec *t);
+int ripp_store_check_consumer(const ripp_consumer_rec *c);
+int ripp_store_check_prov(const ripp_prov_rec *p);
 /* A key given as a plain string: RIPP_ERR_INVAL when NULL or empty, RIPP_ERR_LIMIT when it
  * has cap or more characters (cap counts the NUL). */
 int ripp_store_check_key(const char *key, size_t cap);

@@ -1,6 +1,8 @@
 /* store.h - durable state behind one small ops table (SPEC P5): trunks, token hashes, call
- * records and CDRs. SQLite is the embedded default; the in-memory store serves tests, and a
- * fault-injecting wrapper lets tests make any operation fail.
+ * records and CDRs; for OAuth provisioning (SPEC §6.2) also token lifetimes and families,
+ * authorization codes, the consumer trunk of each provider trunk, and, on the consumer side,
+ * the provider trunks it provisioned. SQLite is the embedded default; the in-memory store serves
+ * tests, and a fault-injecting wrapper lets tests make any operation fail.
  *
  * All strings are NUL-terminated and truncated to their field; a value that does not fit is
  * RIPP_ERR_LIMIT on put (nothing is written). Operations are synchronous; return 0,
@@ -52,12 +54,86 @@ typedef struct ripp_cdr {
     char stats_json[1024]; /* ripp_stats_format_json() of the call */
 } ripp_cdr;
 
+/* Token hashes (hex SHA-256 of the secret; the secret itself is never stored). */
+enum ripp_token_kind {
+    RIPP_TOKEN_STATIC = 0,  /* a configured bearer token of a trunk */
+    RIPP_TOKEN_ACCESS = 1,  /* an OAuth access token: a bearer of its trunk until it expires */
+    RIPP_TOKEN_REFRESH = 2, /* an OAuth refresh token: never a bearer */
+    RIPP_TOKEN_CODE = 3,    /* an OAuth authorization code: never a bearer */
+};
+enum ripp_token_state {
+    RIPP_TOKEN_LIVE = 0,
+    RIPP_TOKEN_USED = 1,    /* a code or refresh token that was redeemed (single use) */
+    RIPP_TOKEN_REVOKED = 2, /* revoked (RFC 7009, reuse detection, trunk teardown) */
+};
+
+typedef struct ripp_token_rec {
+    char hash[65];     /* key: hex SHA-256 of the token */
+    char trunk_id[64]; /* the one trunk the token is valid on */
+    int kind;          /* enum ripp_token_kind */
+    int state;         /* enum ripp_token_state */
+    char family[48];   /* grant id: every code and token issued from one authorization; "" none */
+    char client_id[128];
+    int64_t created_ms;
+    int64_t expires_ms; /* wall clock; 0: never */
+    char data[2048];    /* kind-specific JSON: a code's redirect_uri, PKCE challenge, account */
+} ripp_token_rec;
+
+/* Provider side: the consumer trunk registered with PUT {providerTrunk}/consumerTrunk (R1). */
+typedef struct ripp_consumer_rec {
+    char trunk_id[64]; /* key: the provider trunk */
+    char uri[1024];    /* consumerTrunkURI */
+    char token[256];   /* consumerToken, in the clear: the provider presents it as its bearer */
+    int64_t updated_ms;
+} ripp_consumer_rec;
+
+/* Consumer side: a provider trunk obtained by the OAuth code flow, with what is needed to
+ * keep it (refresh, re-PUT consumerTrunk). Holds secrets: the database is private (0600). */
+typedef struct ripp_prov_rec {
+    char provider_trunk[1024]; /* key: the provider trunk URI (from ripp-trunk) */
+    char provider[512];        /* https://host[:port] of the provider's OAuth endpoints */
+    char ca_file[512];         /* trust anchors for the provider; "" the system store */
+    char client_id[128];
+    char client_secret[256];
+    char consumer_trunk_id[64]; /* our trunk (a trunk record in the same store) */
+    char consumer_trunk_uri[1024];
+    char consumer_token[128];
+    char access_token[512];
+    char refresh_token[512];
+    int64_t access_expires_ms; /* wall clock */
+    int64_t put_ms;            /* last successful PUT consumerTrunk; 0 never */
+    int64_t created_ms;
+} ripp_prov_rec;
+
 typedef struct ripp_store_ops {
     int (*trunk_put)(void *impl, const ripp_trunk_rec *t); /* insert or replace */
     int (*trunk_get)(void *impl, const char *id, ripp_trunk_rec *out);
+    /* Adds (or replaces) a static, never-expiring bearer token of trunk_id. */
     int (*token_add)(void *impl, const char *trunk_id, const char *token_hash_hex);
-    /* Finds the trunk owning a token hash; trunk_id gets at most cap - 1 bytes + NUL. */
-    int (*token_lookup)(void *impl, const char *token_hash_hex, char *trunk_id, size_t cap);
+    /* Finds the trunk of a bearer token that is valid at now_ms (wall clock): a live static
+     * or access token that has not expired. Codes, refresh tokens, used, revoked and expired
+     * tokens are RIPP_ERR_NOTFOUND. trunk_id gets at most cap - 1 bytes + NUL. */
+    int (*token_lookup)(void *impl, const char *token_hash_hex, int64_t now_ms, char *trunk_id,
+                        size_t cap);
+    int (*token_put)(void *impl, const ripp_token_rec *t); /* insert or replace */
+    /* Any token by hash, whatever its kind, state and expiry. */
+    int (*token_get)(void *impl, const char *token_hash_hex, ripp_token_rec *out);
+    /* Compare and set: moves the token from state `from` to `to`. RIPP_ERR_STATE when its
+     * state is not `from` (nothing changed): this is what makes codes and refresh tokens
+     * single-use even when several instances share the store. */
+    int (*token_set_state)(void *impl, const char *token_hash_hex, int from, int to);
+    /* Revokes every token of a family; returns how many changed state (>= 0). */
+    int (*token_revoke_family)(void *impl, const char *family);
+    /* Deletes a trunk with its tokens and its consumer trunk record. RIPP_ERR_NOTFOUND when
+     * there was no trunk (its tokens are deleted all the same). */
+    int (*trunk_del)(void *impl, const char *id);
+    int (*consumer_put)(void *impl, const ripp_consumer_rec *c); /* insert or replace */
+    int (*consumer_get)(void *impl, const char *trunk_id, ripp_consumer_rec *out);
+    int (*prov_put)(void *impl, const ripp_prov_rec *p); /* insert or replace */
+    int (*prov_get)(void *impl, const char *provider_trunk, ripp_prov_rec *out);
+    int (*prov_del)(void *impl, const char *provider_trunk);
+    /* Every provisioned trunk in creation order; as cdr_each (cb may not put or delete). */
+    int (*prov_each)(void *impl, int (*cb)(void *ud, const ripp_prov_rec *p), void *ud);
     int (*call_put)(void *impl, const ripp_call_rec *c); /* insert or replace */
     int (*call_get)(void *impl, const char *id, ripp_call_rec *out);
     int (*cdr_put)(void *impl, const ripp_cdr *cdr); /* insert or replace */
@@ -75,7 +151,12 @@ typedef struct ripp_store {
     void *impl;
 } ripp_store;
 
-/* Open or create a SQLite database (WAL, synchronous=NORMAL), creating the schema. Returns
+/* The schema version ripp_store_sqlite_open creates or migrates to: 1 had no OAuth tables;
+ * 2 adds token kinds, states, families and expiry, consumer trunks and provisioned trunks. */
+#define RIPP_STORE_SCHEMA_VERSION 2
+
+/* Open or create a SQLite database (WAL, synchronous=NORMAL), creating the schema or
+ * migrating an older one in place (one transaction). Returns
  * NULL and *err on failure (errbuf: the reason): RIPP_ERR_STORE when the file cannot be
  * opened or its schema is newer than this program, RIPP_ERR_NOMEM. */
 ripp_store *ripp_store_sqlite_open(const char *path, int *err, char *errbuf, size_t errcap);

@@ -207,38 +207,38 @@ static void suite_tokens(void **state)
     fill(hash2, sizeof hash2, 'b', 64);
     assert_int_equal(s->ops->token_add(s->impl, "trunk-1", hash1), 0);
     assert_int_equal(s->ops->token_add(s->impl, "trunk-2", hash2), 0);
-    assert_int_equal(s->ops->token_lookup(s->impl, hash1, tid, sizeof tid), 0);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash1, 0, tid, sizeof tid), 0);
     assert_string_equal(tid, "trunk-1");
-    assert_int_equal(s->ops->token_lookup(s->impl, hash2, tid, sizeof tid), 0);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash2, 0, tid, sizeof tid), 0);
     assert_string_equal(tid, "trunk-2");
 
     /* Re-adding a hash moves it to the new trunk. */
     assert_int_equal(s->ops->token_add(s->impl, "trunk-3", hash1), 0);
-    assert_int_equal(s->ops->token_lookup(s->impl, hash1, tid, sizeof tid), 0);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash1, 0, tid, sizeof tid), 0);
     assert_string_equal(tid, "trunk-3");
 
     /* A small buffer gets a terminated prefix. */
     char small[4];
-    assert_int_equal(s->ops->token_lookup(s->impl, hash2, small, sizeof small), 0);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash2, 0, small, sizeof small), 0);
     assert_string_equal(small, "tru");
 
     hash1[10] = 'z';
-    assert_int_equal(s->ops->token_lookup(s->impl, hash1, tid, sizeof tid), RIPP_ERR_NOTFOUND);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash1, 0, tid, sizeof tid), RIPP_ERR_NOTFOUND);
 
     char toolong[80];
     fill(toolong, sizeof toolong, 'c', 65);
     assert_int_equal(s->ops->token_add(s->impl, "trunk-1", toolong), RIPP_ERR_LIMIT);
-    assert_int_equal(s->ops->token_lookup(s->impl, toolong, tid, sizeof tid), RIPP_ERR_NOTFOUND);
+    assert_int_equal(s->ops->token_lookup(s->impl, toolong, 0, tid, sizeof tid), RIPP_ERR_NOTFOUND);
     char longtrunk[80];
     fill(longtrunk, sizeof longtrunk, 't', 64);
     assert_int_equal(s->ops->token_add(s->impl, longtrunk, hash2), RIPP_ERR_LIMIT);
-    assert_int_equal(s->ops->token_lookup(s->impl, hash2, tid, sizeof tid), 0);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash2, 0, tid, sizeof tid), 0);
     assert_string_equal(tid, "trunk-2");
 
     assert_int_equal(s->ops->token_add(s->impl, NULL, hash2), RIPP_ERR_INVAL);
     assert_int_equal(s->ops->token_add(s->impl, "t", ""), RIPP_ERR_INVAL);
-    assert_int_equal(s->ops->token_lookup(s->impl, hash2, NULL, 10), RIPP_ERR_INVAL);
-    assert_int_equal(s->ops->token_lookup(s->impl, hash2, tid, 0), RIPP_ERR_INVAL);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash2, 0, NULL, 10), RIPP_ERR_INVAL);
+    assert_int_equal(s->ops->token_lookup(s->impl, hash2, 0, tid, 0), RIPP_ERR_INVAL);
 }
 
 static void suite_call_roundtrip(void **state)

@@ -87,7 +87,7 @@ static void test_every_op_fails(void **state)
     assert_int_equal(f->ops->trunk_put(f->impl, &t), RIPP_ERR_STORE);
     assert_int_equal(f->ops->trunk_get(f->impl, "t", &t), RIPP_ERR_STORE);
     assert_int_equal(f->ops->token_add(f->impl, "t", "abcd"), RIPP_ERR_STORE);
-    assert_int_equal(f->ops->token_lookup(f->impl, "abcd", tid, sizeof tid), RIPP_ERR_STORE);
+    assert_int_equal(f->ops->token_lookup(f->impl, "abcd", 0, tid, sizeof tid), RIPP_ERR_STORE);
     assert_int_equal(f->ops->call_put(f->impl, &c), RIPP_ERR_STORE);
     assert_int_equal(f->ops->call_get(f->impl, c.id, &c), RIPP_ERR_STORE);
     assert_int_equal(f->ops->cdr_put(f->impl, &cdr), RIPP_ERR_STORE);
@@ -98,7 +98,7 @@ static void test_every_op_fails(void **state)
 
     /* Nothing reached the inner store. */
     assert_int_equal(inner->ops->trunk_get(inner->impl, "t", &t), RIPP_ERR_NOTFOUND);
-    assert_int_equal(inner->ops->token_lookup(inner->impl, "abcd", tid, sizeof tid),
+    assert_int_equal(inner->ops->token_lookup(inner->impl, "abcd", 0, tid, sizeof tid),
                      RIPP_ERR_NOTFOUND);
     assert_int_equal(inner->ops->call_get(inner->impl, c.id, &c), RIPP_ERR_NOTFOUND);
     assert_int_equal(inner->ops->cdr_get(inner->impl, cdr.call_id, &cdr), RIPP_ERR_NOTFOUND);
@@ -107,7 +107,7 @@ static void test_every_op_fails(void **state)
     ripp_store_faulty_set(f, 0);
     assert_int_equal(f->ops->trunk_put(f->impl, &t), 0);
     assert_int_equal(f->ops->token_add(f->impl, "t", "abcd"), 0);
-    assert_int_equal(f->ops->token_lookup(f->impl, "abcd", tid, sizeof tid), 0);
+    assert_int_equal(f->ops->token_lookup(f->impl, "abcd", 0, tid, sizeof tid), 0);
     assert_string_equal(tid, "t");
     assert_int_equal(f->ops->cdr_put(f->impl, &cdr), 0);
     assert_int_equal(f->ops->cdr_each(f->impl, never_cb, &n), 0);
