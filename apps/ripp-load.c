@@ -1,7 +1,14 @@
 /* ripp-load - keeps N concurrent calls with full-duplex G.711 against one RIPP trunk (an
- * echo trunk) with the real client engine over HTTP/2, and measures, over a window, what
- * the server spends on them: its CPU per call-second, memory, and the ack RTT and frame
- * loss the calls see. One JSON line on stdout, a summary on stderr. */
+ * echo trunk) with the real client engine over HTTP/2 (or HTTP/3), and measures, over a
+ * window, what the server spends on them: its CPU per call-second, memory, and the ack RTT,
+ * one-way delay and frame loss the calls see. One JSON line on stdout, a summary on stderr.
+ *
+ * One-way delay of every frame sent: the engine's HTTP client is wrapped so that the acks
+ * on each forward media byway are read as they arrive; an ack carries the receiver's wall
+ * clock at reception (rx_time_us), and the wall clock at which the engine asked for the
+ * frame is kept per call and sequence number (every frame next_frame returns takes the
+ * next sequence number of the call, from 0). The difference includes any time the frame
+ * waited in the scheduler's congestion queue, and the clock offset between the hosts. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -19,6 +26,8 @@
 #include "ripp/driver.h"
 #include "ripp/io.h"
 #include "ripp/media.h"
+#include "ripp/owdhist.h"
+#include "ripp/transport.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -36,6 +45,8 @@
 #define LAG_BUCKETS 2001 /* up to 100 ms; the last bucket holds everything above */
 #define CAPS_MAX 65536
 #define FAIL_SHOWN 5
+#define TXRING 128 /* send times kept per call: 2.56 s, beyond the 1 s stall timeout */
+#define LATE_MS_DEFAULT 60
 #ifndef LOG_SHOWN
 #define LOG_SHOWN 20 /* engine messages printed; the rest are only counted */
 #endif
@@ -58,8 +69,12 @@ static const char usage_text[] =
     "  --seconds S          measurement window\n"
     "  --ramp S             place the calls evenly over S seconds (default max(1, N/500))\n"
     "  --warmup S           wait S seconds after every call is up (default 2)\n"
-    "  --connections K      client engines, each with its own HTTP/2 connection\n"
+    "  --connections K      client engines, each with its own HTTP connection\n"
     "                       (default ceil(N/250))\n"
+    "  --transport T        h2 (default), h3 or auto\n"
+    "  --late-ms L          the jitter-buffer depth of the one-way-delay figures: frames\n"
+    "                       whose delay exceeds the lowest seen by more than L ms count\n"
+    "                       as late (default 60)\n"
     "  --aligned            run every engine's 20 ms media clock in phase (default: the K\n"
     "                       engines are spread evenly over the 20 ms interval)\n"
     "  --setup-timeout S    calls not answered S seconds after the ramp count as failed\n"
@@ -111,6 +126,8 @@ struct lcall {
     ripp_ep_call *c; /* NULL before placing and after on_done */
     bool placed, answered, done, ended_by_us, setup_failed, abnormal;
     uint32_t fcount;
+    uint64_t tx_wall[TXRING]; /* wall clock (µs) at which frame seq was produced */
+    uint32_t tx_seq[TXRING];
     ripp_stats start;  /* at the window start */
     ripp_stats final;  /* at on_done */
     bool have_start;
@@ -135,7 +152,10 @@ typedef struct load {
     long server_pid;
     int server_cpu;
     int log_level;
+    ripp_transport transport;
+    double late_ms;
     /* run time */
+    bool handles_init; /* control timer and signal handles */
     uv_loop_t *loop;
     uv_timer_t control;
     uv_signal_t sigint, sigterm;
@@ -162,6 +182,9 @@ typedef struct load {
     long server_rss_kb;
     size_t conns_open;
     uint64_t log_count[4];
+    /* one-way delay of the frames sent, from the acks that arrive in the window */
+    ripp_owdhist owd;
+    uint64_t owd_unmatched, owd_acks_all;
 } load;
 
 static load L;
@@ -380,6 +403,8 @@ static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uin
     if (!lc || cap < FRAME_BYTES)
         return 0;
     *codec = RIPP_CODEC_PCMU;
+    lc->tx_wall[lc->fcount % TXRING] = ripp_io_wall_us();
+    lc->tx_seq[lc->fcount % TXRING] = lc->fcount;
     memcpy(buf, L.frames[(lc->fcount++ + (uint32_t)lc->idx) % NFRAMES], FRAME_BYTES);
     return FRAME_BYTES;
 }
@@ -439,6 +464,159 @@ static const ripp_ep_hooks hooks = {
     .on_playout = on_playout,
     .on_done = on_done,
 };
+
+/* ---- the HTTP client seen through: acks on forward media byways ---- */
+
+typedef struct owd_x owd_x;
+typedef struct owd_client {
+    ripp_http_client base; /* first: the engine sees a ripp_http_client */
+    ripp_http_client *inner;
+    lep *e;
+    owd_x *live; /* wrapped exchanges not closed yet */
+} owd_client;
+
+struct owd_x {
+    owd_client *oc;
+    owd_x *prev, *next;
+    const ripp_xchg_cbs *cbs; /* the engine's */
+    void *ud;
+    lcall *lc;
+    ripp_ack_parser ap;
+};
+
+static int owd_on_ack(void *ud, const ripp_ack *ack)
+{
+    const owd_x *ox = ud;
+    const lcall *lc = ox->lc;
+    unsigned i = (unsigned)(ack->seq % TXRING);
+    L.owd_acks_all++;
+    if (lc->tx_seq[i] != ack->seq || lc->tx_wall[i] == 0) {
+        L.owd_unmatched++;
+        return 0;
+    }
+    if (L.measuring)
+        ripp_owdhist_add(&L.owd, (int64_t)ack->rx_time_us - (int64_t)lc->tx_wall[i]);
+    return 0;
+}
+
+static void owd_unlink(owd_x *ox)
+{
+    if (ox->prev)
+        ox->prev->next = ox->next;
+    else
+        ox->oc->live = ox->next;
+    if (ox->next)
+        ox->next->prev = ox->prev;
+}
+
+static void owd_on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *h, size_t n)
+{
+    owd_x *ox = ud;
+    if (ox->cbs->on_response)
+        ox->cbs->on_response(x, ox->ud, status, h, n);
+}
+
+static void owd_on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
+{
+    owd_x *ox = ud;
+    ripp_ack_parser_feed(&ox->ap, data, len, owd_on_ack, ox); /* errors: the engine sees them */
+    if (ox->cbs->on_data)
+        ox->cbs->on_data(x, ox->ud, data, len);
+}
+
+static void owd_on_end(ripp_xchg *x, void *ud)
+{
+    owd_x *ox = ud;
+    if (ox->cbs->on_end)
+        ox->cbs->on_end(x, ox->ud);
+}
+
+static void owd_on_close(ripp_xchg *x, void *ud, int error, uint32_t code)
+{
+    owd_x *ox = ud;
+    if (ox->cbs->on_close)
+        ox->cbs->on_close(x, ox->ud, error, code);
+    owd_unlink(ox);
+    free(ox);
+}
+
+static const ripp_xchg_cbs owd_cbs = {.on_response = owd_on_response,
+                                      .on_data = owd_on_data,
+                                      .on_end = owd_on_end,
+                                      .on_close = owd_on_close};
+
+/* The call whose forward media byway url is (call URI + "/media-forward"), or NULL. */
+static lcall *owd_call_of(const lep *e, const char *url)
+{
+    static const char suffix[] = "/media-forward";
+    size_t ul = strlen(url), sl = sizeof suffix - 1;
+    if (ul <= sl || strcmp(url + ul - sl, suffix) != 0)
+        return NULL;
+    for (long i = e->idx; i < L.calls; i += L.connections) {
+        lcall *lc = &L.cl[i];
+        if (!lc->c)
+            continue;
+        const char *uri = ripp_ep_call_uri(lc->c);
+        if (strlen(uri) == ul - sl && strncmp(uri, url, ul - sl) == 0)
+            return lc;
+    }
+    return NULL;
+}
+
+static ripp_xchg *owd_request(ripp_http_client *c, const char *method, const char *url,
+                              const ripp_hdr *hdrs, size_t n, bool end, const ripp_xchg_cbs *cbs,
+                              void *ud, int *err)
+{
+    owd_client *oc = (owd_client *)c;
+    lcall *lc = strcmp(method, "POST") == 0 ? owd_call_of(oc->e, url) : NULL;
+    owd_x *ox = lc ? calloc(1, sizeof *ox) : NULL;
+    if (!ox) /* not a forward media byway (or no memory to watch it): pass it through */
+        return ripp_http_client_request(oc->inner, method, url, hdrs, n, end, cbs, ud, err);
+    ox->oc = oc;
+    ox->cbs = cbs;
+    ox->ud = ud;
+    ox->lc = lc;
+    ripp_ack_parser_init(&ox->ap);
+    ripp_xchg *x = ripp_http_client_request(oc->inner, method, url, hdrs, n, end, &owd_cbs, ox, err);
+    if (!x) {
+        free(ox);
+        return NULL;
+    }
+    ox->next = oc->live;
+    if (oc->live)
+        oc->live->prev = ox;
+    oc->live = ox;
+    return x;
+}
+
+static void owd_del(ripp_http_client *c)
+{
+    owd_client *oc = (owd_client *)c;
+    ripp_http_client_del(oc->inner);
+    while (oc->live) {
+        owd_x *ox = oc->live;
+        owd_unlink(ox);
+        free(ox);
+    }
+    free(oc);
+}
+
+static const ripp_http_client_vt owd_vt = {.request = owd_request, .del = owd_del};
+
+/* Wraps inner (taken over: deleted with the wrapper). NULL when out of memory (inner is
+ * then deleted). */
+static ripp_http_client *owd_client_new(ripp_http_client *inner, lep *e)
+{
+    owd_client *oc = calloc(1, sizeof *oc);
+    if (!oc) {
+        ripp_http_client_del(inner);
+        return NULL;
+    }
+    oc->base.vt = &owd_vt;
+    oc->inner = inner;
+    oc->e = e;
+    return &oc->base;
+}
 
 /* ---- capAdv: opens each connection and checks the token before any call ---- */
 
@@ -607,7 +785,8 @@ static void window_end(void)
     L.live_end = live_calls();
     L.conns_open = 0;
     for (int k = 0; k < L.connections; k++)
-        L.conns_open += ripp_h2_client_open_connections(L.eps[k].http);
+        if (L.transport == RIPP_TRANSPORT_H2)
+            L.conns_open += ripp_h2_client_open_connections(((owd_client *)L.eps[k].http)->inner);
 }
 
 static void tail_end(void)
@@ -786,6 +965,7 @@ static void on_control(uv_timer_t *t)
         }
         if (now - L.phase_at >= s_to_ns(L.seconds)) {
             window_end();
+            fprintf(stderr, "ripp-load: window ends\n");
             enter(PH_TAIL);
         }
         break;
@@ -874,6 +1054,7 @@ static int report(void)
     json_object_set_new(o, "seconds", jreal(L.seconds, 1000));
     json_object_set_new(o, "window_s", jreal(win, 1000));
     json_object_set_new(o, "connections", json_integer(L.connections));
+    json_object_set_new(o, "transport", json_string(ripp_transport_name(L.transport)));
     json_object_set_new(o, "aligned", json_boolean(L.aligned));
     json_object_set_new(o, "ramp_s", jreal(L.ramp, 1000));
     json_object_set_new(o, "warmup_s", jreal(L.warmup, 1000));
@@ -940,6 +1121,12 @@ static int report(void)
         json_object_set_new(o, "rx_concealed", json_integer((json_int_t)w->rx_concealed));
         json_object_set_new(o, "playout_present", json_integer((json_int_t)L.playout_present));
         json_object_set_new(o, "playout_missing", json_integer((json_int_t)L.playout_missing));
+        char oj[512];
+        json_t *ow = NULL;
+        if (ripp_owdhist_format_json(&L.owd, (int64_t)(L.late_ms * 1000), oj, sizeof oj) > 0)
+            ow = json_loads(oj, 0, NULL);
+        json_object_set_new(o, "owd", ow ? ow : json_null());
+        json_object_set_new(o, "owd_unmatched_acks", json_integer((json_int_t)L.owd_unmatched));
     }
     /* whole calls, ramp and teardown included (frames in flight at the end count as lost) */
     ripp_stats all;
@@ -990,6 +1177,16 @@ static int report(void)
                 ripp_stats_rtt_quantile_us(w, 0.5) / 1e3, ripp_stats_rtt_quantile_us(w, 0.99) / 1e3,
                 ripp_stats_rtt_quantile_us(w, 0.999) / 1e3);
         fprintf(stderr,
+                "  one-way:   %" PRIu64 " frames, p50 %.2f ms p99 %.2f ms max %.2f ms, %" PRIu64
+                " later than min + %.0f ms\n",
+                L.owd.count, (double)ripp_owdhist_quantile_us(&L.owd, 0.5) / 1e3,
+                (double)ripp_owdhist_quantile_us(&L.owd, 0.99) / 1e3,
+                (double)ripp_owdhist_quantile_us(&L.owd, 1.0) / 1e3,
+                L.owd.count ? ripp_owdhist_count_above(&L.owd, L.owd.min_us +
+                                                                  (int64_t)(L.late_ms * 1000))
+                            : 0,
+                L.late_ms);
+        fprintf(stderr,
                 "  client rx: frames %" PRIu64 " late %" PRIu64 " concealed %" PRIu64
                 "; playout %" PRIu64 " present, %" PRIu64 " missing\n",
                 w->rx_frames, w->rx_late, w->rx_concealed, L.playout_present, L.playout_missing);
@@ -1039,6 +1236,7 @@ static int parse_args(int argc, char **argv)
         {"setup-timeout", required_argument, 0, 'S'}, {"server-pid", required_argument, 0, 'p'},
         {"server-cpu", required_argument, 0, 'c'},   {"report", required_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'},    {"help", no_argument, 0, 'h'},
+        {"transport", required_argument, 0, 'X'},    {"late-ms", required_argument, 0, 'l'},
         {0, 0, 0, 0}};
     double v;
     int ch;
@@ -1047,6 +1245,8 @@ static int parse_args(int argc, char **argv)
     L.setup_timeout = 15;
     L.server_cpu = 1;
     L.log_level = RIPP_LOG_WARN;
+    L.transport = RIPP_TRANSPORT_H2;
+    L.late_ms = LATE_MS_DEFAULT;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 't': L.trunk = optarg; break;
@@ -1091,6 +1291,14 @@ static int parse_args(int argc, char **argv)
             L.server_cpu = (int)v;
             break;
         case 'R': L.report = optarg; break;
+        case 'X':
+            if (ripp_transport_parse(optarg, &L.transport) < 0)
+                return usage_error("--transport: h2, h3 or auto", optarg);
+            break;
+        case 'l':
+            if (!parse_num(optarg, 0, 10000, &L.late_ms))
+                return usage_error("--late-ms: 0..10000", optarg);
+            break;
         case 'L':
             L.log_level = ripp_app_log_level(optarg);
             if (L.log_level < 0)
@@ -1129,6 +1337,10 @@ static int setup(void)
         fprintf(stderr, "ripp-load: cannot encode the test signal\n");
         return EXIT_FAIL;
     }
+    if (ripp_owdhist_init(&L.owd, -1000000) < 0) {
+        fprintf(stderr, "ripp-load: out of memory\n");
+        return EXIT_FAIL;
+    }
     L.cl = calloc((size_t)L.calls, sizeof *L.cl);
     L.eps = calloc((size_t)L.connections, sizeof *L.eps);
     if (!L.cl || !L.eps) {
@@ -1144,10 +1356,17 @@ static int setup(void)
         e->env = (ripp_env){
             .wall_us = env_wall_us, .mono_ns = env_mono_ns, .random = env_random, .ud = e};
         e->armed = RIPP_TS_NEVER;
-        ripp_h2_client_config hc = {.tls = {.ca_file = L.ca}};
-        e->http = ripp_h2_client_new(L.loop, &hc, &rv);
+        ripp_transport_client_config tc = {.transport = L.transport, .tls = {.ca_file = L.ca}};
+        ripp_http_client *inner = ripp_transport_client_new(L.loop, &tc, &rv);
+        if (!inner) {
+            fprintf(stderr, "ripp-load: %s client: %s%s\n", ripp_transport_name(L.transport),
+                    ripp_strerror(rv),
+                    rv == RIPP_ERR_UNSUPPORTED ? " (this build has no such transport)" : "");
+            return EXIT_FAIL;
+        }
+        e->http = owd_client_new(inner, e);
         if (!e->http) {
-            fprintf(stderr, "ripp-load: HTTP/2 client: %s\n", ripp_strerror(rv));
+            fprintf(stderr, "ripp-load: out of memory\n");
             return EXIT_FAIL;
         }
         ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = &e->env, .http = e->http};
@@ -1180,6 +1399,7 @@ static int setup(void)
     uv_signal_init(L.loop, &L.sigterm);
     uv_signal_start(&L.sigint, on_signal, SIGINT);
     uv_signal_start(&L.sigterm, on_signal, SIGTERM);
+    L.handles_init = true;
     enter(PH_CONNECT);
     return 0;
 }
@@ -1202,14 +1422,17 @@ static void teardown(void)
         }
     }
     if (L.loop) {
-        uv_close((uv_handle_t *)&L.control, NULL);
-        uv_close((uv_handle_t *)&L.sigint, NULL);
-        uv_close((uv_handle_t *)&L.sigterm, NULL);
+        if (L.handles_init) {
+            uv_close((uv_handle_t *)&L.control, NULL);
+            uv_close((uv_handle_t *)&L.sigint, NULL);
+            uv_close((uv_handle_t *)&L.sigterm, NULL);
+        }
         uv_run(L.loop, UV_RUN_DEFAULT);
         uv_loop_close(L.loop);
     }
     free(L.eps);
     free(L.cl);
+    ripp_owdhist_free(&L.owd);
     ripp_es256_free(L.key);
 }
 
