@@ -438,17 +438,10 @@ static bool jws_char(unsigned char c)
            c == '_' || c == '.';
 }
 
-int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify, void *ud,
-                         ripp_passport *out, enum ripp_passport_fail *fail, char *why,
-                         size_t whycap)
+/* Everything ripp_passport_verify checks; verify NULL skips the signature check only. */
+static int passport_check(const char *identity, size_t len, ripp_verify_fn verify, void *ud,
+                          ripp_passport *out, vctx v)
 {
-    vctx v = {fail, why, whycap};
-    vfail(&v, 0, RIPP_PASSPORT_OK, "%s", "");
-    if (!identity || !len)
-        return vfail(&v, RIPP_ERR_PROTO, RIPP_PASSPORT_MISSING, "no Identity value");
-    if (len > RIPP_IDENTITY_MAX)
-        return vfail(&v, RIPP_ERR_LIMIT, RIPP_PASSPORT_INVALID, "Identity value too long");
-    if (!verify) return vfail(&v, RIPP_ERR_INVAL, RIPP_PASSPORT_INVALID, "no verifier");
 
     const char *s = identity;
     size_t n = len;
@@ -510,7 +503,7 @@ int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify
         rc = vfail(&v, RIPP_ERR_PROTO, RIPP_PASSPORT_INVALID, "signature is not 64 bytes");
         goto out;
     }
-    if (verify(ud, (const uint8_t *)jws, dots[1], sig, sizeof sig) != 0) {
+    if (verify && verify(ud, (const uint8_t *)jws, dots[1], sig, sizeof sig) != 0) {
         rc = vfail(&v, RIPP_ERR_AUTH, RIPP_PASSPORT_INVALID, "signature does not verify");
         goto out;
     }
@@ -519,4 +512,34 @@ out:
     json_decref(h);
     json_decref(c);
     return rc;
+}
+
+static int passport_entry(const char *identity, size_t len, vctx *v)
+{
+    vfail(v, 0, RIPP_PASSPORT_OK, "%s", "");
+    if (!identity || !len)
+        return vfail(v, RIPP_ERR_PROTO, RIPP_PASSPORT_MISSING, "no Identity value");
+    if (len > RIPP_IDENTITY_MAX)
+        return vfail(v, RIPP_ERR_LIMIT, RIPP_PASSPORT_INVALID, "Identity value too long");
+    return 0;
+}
+
+int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify, void *ud,
+                         ripp_passport *out, enum ripp_passport_fail *fail, char *why,
+                         size_t whycap)
+{
+    vctx v = {fail, why, whycap};
+    int rc = passport_entry(identity, len, &v);
+    if (rc) return rc;
+    if (!verify) return vfail(&v, RIPP_ERR_INVAL, RIPP_PASSPORT_INVALID, "no verifier");
+    return passport_check(identity, len, verify, ud, out, v);
+}
+
+int ripp_passport_parse(const char *identity, size_t len, ripp_passport *out,
+                        enum ripp_passport_fail *fail, char *why, size_t whycap)
+{
+    vctx v = {fail, why, whycap};
+    int rc = passport_entry(identity, len, &v);
+    if (rc) return rc;
+    return passport_check(identity, len, NULL, NULL, out, v);
 }

@@ -60,6 +60,14 @@ int ripp_passport_verify(const char *identity, size_t len, ripp_verify_fn verify
                          ripp_passport *out, enum ripp_passport_fail *fail, char *why,
                          size_t whycap);
 
+/* Parse without checking the signature: every check of ripp_passport_verify except the
+ * signature itself (whose form, 64 bytes of base64url, is still checked). For learning x5u
+ * before the certificate is at hand; what it returns is unauthenticated until the value has
+ * been verified. Same results as ripp_passport_verify, without RIPP_ERR_AUTH and
+ * RIPP_ERR_INVAL. */
+int ripp_passport_parse(const char *identity, size_t len, ripp_passport *out,
+                        enum ripp_passport_fail *fail, char *why, size_t whycap);
+
 /* base64url without padding. encode returns the length (NUL-terminated) or RIPP_ERR_LIMIT;
  * decode accepts both alphabets, padded or not, and returns the byte count or
  * RIPP_ERR_PROTO / RIPP_ERR_LIMIT. */
