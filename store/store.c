@@ -99,3 +99,28 @@ int ripp_store_check_prov(const ripp_prov_rec *p)
         return RIPP_ERR_LIMIT;
     return p->provider_trunk[0] ? 0 : RIPP_ERR_INVAL;
 }
+
+ripp_store *ripp_store_open(const char *spec, int *err, char *errbuf, size_t errcap)
+{
+    if (spec && (!strncmp(spec, "redis://", 8) || !strncmp(spec, "unix:", 5)))
+        return ripp_store_redis_open(spec, err, errbuf, errcap);
+    return ripp_store_sqlite_open(spec, err, errbuf, errcap);
+}
+
+int ripp_store_attach_loop(ripp_store *s, struct uv_loop_s *loop)
+{
+    if (!s || !loop) return RIPP_ERR_INVAL;
+    return ripp_store_redis_is(s) ? ripp_store_redis_attach(s, loop) : 0;
+}
+
+int ripp_store_status_get(const ripp_store *s, ripp_store_status *out)
+{
+    if (!s || !out) return RIPP_ERR_INVAL;
+    if (ripp_store_redis_is(s)) {
+        ripp_store_redis_status(s, out);
+    } else {
+        memset(out, 0, sizeof *out);
+        out->reachable = true;
+    }
+    return 0;
+}

@@ -168,6 +168,58 @@ ripp_store *ripp_store_faulty_new(ripp_store *inner, int fail_at, int *err);
 void ripp_store_faulty_set(ripp_store *faulty, int fail_at);
 /* Operations counted so far (failed ones included; close is not an operation). */
 int ripp_store_faulty_count(const ripp_store *faulty);
+/* Opens the store a --db value names: "redis://HOST[:PORT][/DB][?OPTIONS]" or
+ * "unix:/PATH[?db=N&OPTIONS]" open a Redis store (ripp_store_redis_open), anything else is the
+ * path of a SQLite database (ripp_store_sqlite_open). NULL and *err as those. */
+ripp_store *ripp_store_open(const char *spec, int *err, char *errbuf, size_t errcap);
+
+/* Redis (docs/store.md): a cluster of instances shares one Redis, so that one instance can load
+ * the call record another wrote (P5, SPEC §7). Options, "&"-separated after "?":
+ *   db=N              database number (also "/N" in a redis:// URL); default 0
+ *   timeout_ms=N      connect and command timeout of the synchronous connection; default 200
+ *   wb_timeout_ms=N   how long a write-behind command may stay unanswered; default 1000
+ *   queue=N           most records waiting for write-behind (one per call id / CDR); 50000
+ *   call_keep_s=N     TTL of a call record, renewed by each call_put; -1 none; default 86400
+ *   token_keep_s=N    a token with an expiry is dropped N s after it; -1 never; default 86400
+ * Reads and token, trunk and provisioning writes are synchronous, each bounded by timeout_ms;
+ * when Redis fails to answer, a circuit breaker makes every synchronous operation fail with
+ * RIPP_ERR_STORE at once, without touching the network, until a retry time (jittered
+ * exponential backoff, 100 ms to 5 s) when one operation probes the connection again.
+ * Without a loop, call_put and cdr_put are synchronous too; once a loop is attached
+ * (ripp_store_attach_loop) they only queue the record and return, and an asynchronous
+ * connection on that loop writes it behind (see ripp_store_status). The open connects and
+ * PINGs: NULL and RIPP_ERR_STORE when Redis does not answer, RIPP_ERR_INVAL for a bad URL,
+ * RIPP_ERR_NOMEM. */
+ripp_store *ripp_store_redis_open(const char *url, int *err, char *errbuf, size_t errcap);
+
+struct uv_loop_s;
+/* Gives a store the event loop of its thread, for writes that must never stall it. For
+ * Redis: from now on call_put and cdr_put queue the record (the newest per call id / CDR
+ * replaces an older one not yet sent), return 0 and leave; a connection on the loop sends
+ * the queue, keeps each record until Redis acknowledges it and sends it again after a
+ * reconnect (jittered backoff); reads of a queued record (call_get, cdr_get, cdr_each) see
+ * it. A put that would add a record to a full queue fails with RIPP_ERR_STORE. Once a loop
+ * is attached, ripp_store_close writes what is still queued through the synchronous
+ * connection, and releases its handles through the loop: run the loop once more after it
+ * (uv_run(loop, UV_RUN_NOWAIT) suffices) before closing the loop. Other backends write
+ * synchronously: 0, nothing to do. RIPP_ERR_STATE when a loop is attached already. */
+int ripp_store_attach_loop(ripp_store *s, struct uv_loop_s *loop);
+
+/* What a readiness probe, the engine or an operator may ask a store. */
+typedef struct ripp_store_status {
+    bool reachable;    /* the last synchronous operation reached the backend */
+    bool breaker_open; /* synchronous operations fail at once for retry_in_ms more */
+    int64_t retry_in_ms;
+    bool writer_up;     /* the write-behind connection is established (false: no loop) */
+    int64_t pending;    /* records accepted by a put, not yet acknowledged by the backend */
+    int64_t in_flight;  /* of which sent, awaiting the answer */
+    int64_t written;    /* write-behind records acknowledged since open */
+    int64_t refused;    /* puts refused because the queue was full */
+    int64_t reconnects; /* write-behind connections established since open */
+} ripp_store_status;
+/* Fills *out (0). Backends without a network are always reachable, with nothing pending. */
+int ripp_store_status_get(const ripp_store *s, ripp_store_status *out);
+
 /* Calls ops->close and frees. */
 void ripp_store_close(ripp_store *s);
 
