@@ -91,6 +91,7 @@ void ep_call_free(ripp_ep_call *c)
     free(c->pending);
     ripp_sched_free(&c->tx);
     if (c->rx_init) ripp_jbuf_free(&c->rx);
+    free(c->identity);
     free(c);
 }
 
@@ -288,6 +289,17 @@ int ripp_ep_call_end(ripp_ep_call *c, const ripp_reason *reason, ripp_ts now)
 {
     ripp_event ev;
     ripp_event_init(&ev, RIPP_EV_END);
+    if (c->fsm.role == RIPP_ROLE_CLIENT &&
+        (c->fsm.state == RIPP_CALL_SETUP_SENT || c->fsm.state == RIPP_CALL_IDLE)) {
+        /* no call resource to send it on yet: kept until the 201 (ep_client.c) */
+        if (!c->end_pending) {
+            c->end_pending = true;
+            c->end_pending_at = now;
+            memset(&c->end_pending_reason, 0, sizeof c->end_pending_reason);
+            if (reason) c->end_pending_reason = *reason;
+        }
+        return 0;
+    }
     if (reason) {
         ev.reason = *reason;
     } else if (!c->fsm.answered && c->fsm.role == RIPP_ROLE_CLIENT) {
@@ -361,6 +373,8 @@ void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, si
     if ((int64_t)seq > c->rx_seq_max) c->rx_seq_max = (int64_t)seq;
     if (ripp_codec_is_voice(b->hdr.codec)) c->rx_codec = b->hdr.codec;
     ripp_jbuf_put(&c->rx, (uint32_t)seq, b->hdr.codec, payload, len, now);
+    if (c->ep->hooks.on_frame)
+        c->ep->hooks.on_frame(c->ep->ud, c, (uint32_t)seq, b->hdr.codec, payload, len, now);
 }
 
 int ep_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len)
@@ -444,6 +458,18 @@ const ripp_sched_ops ep_sched_ops_client = {
     .want_more_byways = NULL,
     .abort_byway = abort_byway,
 };
+
+int ripp_ep_call_send_frame(ripp_ep_call *c, enum ripp_codec codec, const uint8_t *payload,
+                            size_t len, uint32_t skip, ripp_ts now)
+{
+    if (!c->tx.ops || c->fsm.state == RIPP_CALL_ENDED) return RIPP_ERR_STATE;
+    if (!len || len > RIPP_FRAME_MAX_PAYLOAD) return RIPP_ERR_INVAL;
+    if (c->tx.next_seq + skip > UINT32_MAX) return RIPP_ERR_LIMIT;
+    c->tx.next_seq += skip; /* the receiver conceals the numbers never sent */
+    int rv = ripp_sched_submit(&c->tx, codec, payload, len, now, ep_wall_us(c->ep), NULL);
+    if (rv == RIPP_ERR_LIMIT) ripp_ep_call_end(c, NULL, now);
+    return rv;
+}
 
 /* ---- persistence ---- */
 
@@ -618,6 +644,31 @@ const ripp_caps *ripp_ep_call_peer_caps(const ripp_ep_call *c)
 ripp_cdr *ripp_ep_call_cdr(ripp_ep_call *c)
 {
     return &c->cdr;
+}
+const char *ripp_ep_call_target(const ripp_ep_call *c)
+{
+    return c->rec.target;
+}
+const char *ripp_ep_call_orig_tn(const ripp_ep_call *c)
+{
+    return c->rec.orig_tn;
+}
+const char *ripp_ep_call_identity(const ripp_ep_call *c)
+{
+    return c->identity ? c->identity : "";
+}
+ripp_ep *ripp_ep_call_ep(const ripp_ep_call *c)
+{
+    return c->ep;
+}
+ripp_store *ripp_ep_store(const ripp_ep *ep)
+{
+    return ep->cfg.store;
+}
+void ripp_ep_call_set_next_hop(ripp_ep_call *c, const char *uri, ripp_ts now)
+{
+    snprintf(c->rec.next_hop, sizeof c->rec.next_hop, "%s", uri ? uri : "");
+    if (c->fsm.role == RIPP_ROLE_SERVER) ep_persist(c, now);
 }
 const ripp_ep_counters *ripp_ep_counters_get(const ripp_ep *ep)
 {

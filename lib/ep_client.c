@@ -10,6 +10,7 @@
 #define EP_SETUP_BODY_MAX 8192
 #define EP_REVERSE_REOPEN_MAX 200 /* reverse byways one call may open in its life */
 #define EP_GONE_WAIT (500 * RIPP_NS_PER_MS)
+#define EP_SIG_REOPEN_MAX 10 /* signaling GETs one call may reopen in its life */
 
 static const ripp_xchg_cbs client_cbs;
 
@@ -76,6 +77,8 @@ ripp_ep_call *ripp_ep_call_place(ripp_ep *ep, const ripp_place_opts *o, ripp_ts 
     while (tl && c->trunk_url[tl - 1] == '/')
         c->trunk_url[--tl] = 0;
     snprintf(c->auth, sizeof c->auth, "Bearer %s", o->token);
+    snprintf(c->rec.target, sizeof c->rec.target, "%s", o->target);
+    if (o->identity && !(c->identity = strdup(o->identity))) goto out;
     pct_encode(o->target, target, sizeof target);
     snprintf(url, sizeof url, "%s/calls?target=%s", c->trunk_url, target);
     ripp_hdr h[2] = {{"authorization", c->auth}};
@@ -174,6 +177,28 @@ static void call_created(ripp_ep_call *c, const char *location, const ripp_hdr *
     ep->counters.byways_sig += 2;
     for (uint32_t i = 0; i < ep->cfg.reverse_byways; i++)
         open_reverse(c);
+    if (c->end_pending) /* ended while the POST was under way: cancel now */
+        ripp_ep_call_end(c, c->end_pending_reason.present ? &c->end_pending_reason : NULL, now);
+}
+
+/* The signaling GET of a live call is gone (the connection was lost, or the stream reset or
+ * ended by the server): it is reopened once (SPEC §7.3, one reconnect attempt); when the
+ * attempt fails too, the call is lost, ends locally, and what is left of it is reset. */
+static void sig_lost(ripp_ep_call *c, bool attempt_failed, ripp_ts now)
+{
+    if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
+    if ((!c->sig_reopening || !attempt_failed) && c->sig_reopens < EP_SIG_REOPEN_MAX) {
+        c->sig_reopening = true;
+        c->sig_reopens++;
+        ripp_log(RIPP_LOG_INFO, "call %s: the signaling byway was lost; reopening it", c->id);
+        if (client_open(c, "GET", "/event", BW_EV_RX, NULL, true)) return;
+    }
+    ripp_log(RIPP_LOG_WARN, "call %s: the signaling byway cannot be reopened: the call is lost",
+             c->id);
+    ripp_call_abandon(&c->fsm, RIPP_OUTCOME_TRANSPORT);
+    ep_call_ended(c, now);
+    for (ep_bw *b = c->bws; b; b = b->next)
+        ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
 }
 
 static void setup_failed(ep_bw *b, ripp_ts now)
@@ -230,6 +255,9 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
             call_created(c, loc, hdrs, n, now);
         /* else: the problem body follows; judged at its end */
         break;
+    case BW_EV_RX:
+        if (status == 200) c->sig_reopening = false; /* (re)connected */
+        goto other;
     case BW_MEDIA_RX:
         if (status == 200 && media && ripp_media_hdr_parse(&b->hdr, media, strlen(media)) == 0) {
             b->have_hdr = true;
@@ -248,6 +276,7 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         }
         break;
     default:
+    other:
         if (status != 200) {
             if (c->fsm.state != RIPP_CALL_ENDED)
                 ripp_log(status == 404 ? RIPP_LOG_INFO : RIPP_LOG_WARN,
@@ -330,19 +359,24 @@ static void on_end(ripp_xchg *x, void *ud)
         ripp_xchg_end(x);
         b->ended_local = true;
     }
+    bool sig = c && b->kind == BW_EV_RX;
     ep_bw_detach(b);
+    if (sig) sig_lost(c, false, ep_now(c->ep));
 }
 
 static void on_close(ripp_xchg *x, void *ud, int error, uint32_t code)
 {
     ep_bw *b = ud;
+    ripp_ep_call *c = b->call;
     (void)x;
     (void)code;
-    if (b->call && b->kind == BW_SETUP && !(b->status >= 200 && b->status < 300))
+    bool sig = c && b->kind == BW_EV_RX, answered = b->status == 200;
+    if (c && b->kind == BW_SETUP && !(b->status >= 200 && b->status < 300))
         setup_failed(b, ep_now(b->ep));
-    else if (b->call && error && b->call->fsm.state != RIPP_CALL_ENDED)
-        ripp_log(RIPP_LOG_WARN, "call %s: a byway was reset", b->call->id);
+    else if (c && error && c->fsm.state != RIPP_CALL_ENDED)
+        ripp_log(RIPP_LOG_WARN, "call %s: a byway was reset", c->id);
     ep_bw_free(b);
+    if (sig) sig_lost(c, !answered, ep_now(c->ep));
 }
 
 static const ripp_xchg_cbs client_cbs = {
@@ -388,6 +422,17 @@ int ep_client_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *h
 
 void ep_client_tick(ripp_ep_call *c, ripp_ts now)
 {
+    if (c->end_pending && c->fsm.state == RIPP_CALL_SETUP_SENT &&
+        now >= c->end_pending_at + c->ep->cfg.close_grace) {
+        /* the POST was never answered: give it up (a call the server made meanwhile ends
+         * on its hold timer) */
+        ripp_log(RIPP_LOG_INFO, "call %s: no answer to the call creation; cancelled", c->id);
+        for (ep_bw *b = c->bws; b; b = b->next)
+            if (b->kind == BW_SETUP) ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
+        ripp_call_abandon(&c->fsm, RIPP_OUTCOME_CANCELLED);
+        ep_call_ended(c, now);
+        return;
+    }
     if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
     if (c->gone_at && now >= c->gone_at) {
         ripp_log(RIPP_LOG_WARN, "call %s: the server answers 404: the call is gone", c->id);

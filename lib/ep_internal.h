@@ -91,7 +91,13 @@ struct ripp_ep_call {
     char setup_detail[512];
     uint32_t reverse_wanted;
     uint32_t reverse_opened_total;
-    ripp_ts gone_at; /* when a 404 makes us give the call up */
+    ripp_ts gone_at;  /* when a 404 makes us give the call up */
+    bool end_pending; /* ripp_ep_call_end before the 201: sent once the call exists */
+    ripp_reason end_pending_reason;
+    ripp_ts end_pending_at;
+    char *identity;       /* the Identity header value received (server) or sent (client) */
+    bool sig_reopening;   /* client: the signaling GET was lost and is being reopened */
+    unsigned sig_reopens; /* client: how often it was */
 };
 
 struct ripp_ep {

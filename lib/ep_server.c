@@ -64,11 +64,40 @@ static void byway_fail(ep_bw *b, int status, const char *slug, const char *fmt, 
 
 /* ---- authorization ---- */
 
+/* RFC 6750 §2.3: a GET without an Authorization field may carry the token as the
+ * access_token query parameter (for HTTP clients that cannot set fields). Copies the
+ * percent-decoded value as "Bearer <token>" into out; false when there is none. */
+static bool query_token(const ripp_request *req, char *out, size_t cap)
+{
+    if (strcmp(req->method, "GET") != 0 || !req->query) return false;
+    for (const char *p = req->query; *p;) {
+        size_t n = strcspn(p, "&");
+        if (n > 13 && strncmp(p, "access_token=", 13) == 0) {
+            size_t k = (size_t)snprintf(out, cap, "Bearer ");
+            for (size_t i = 13; i < n && k + 1 < cap; i++) {
+                unsigned v;
+                if (p[i] == '%' && i + 2 < n && sscanf(p + i + 1, "%2x", &v) == 1) {
+                    out[k++] = (char)v;
+                    i += 2;
+                } else {
+                    out[k++] = p[i] == '+' ? ' ' : p[i];
+                }
+            }
+            out[k] = '\0';
+            return k > 7;
+        }
+        p += n + (p[n] == '&');
+    }
+    return false;
+}
+
 /* Returns the trunk id of a valid bearer token in out, or answers 401 and returns -1. */
 static int authenticate(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, char *trunk_id,
                         size_t cap, char hash[65])
 {
     const char *auth = ripp_request_header(req, "authorization");
+    char qtok[600];
+    if (!auth && query_token(req, qtok, sizeof qtok)) auth = qtok;
     if (!auth) {
         refuse(ep, x, req, 401, "missing-token", 0, "an Authorization: Bearer token is required");
         return -1;
@@ -179,7 +208,9 @@ static void serve_caps(ripp_ep *ep, ripp_xchg *x, const ripp_trunk_rec *t)
     char body[4096];
     int64_t n = ripp_caps_emit(&caps, body, sizeof body);
     if (n < 0) n = snprintf(body, sizeof body, "{}");
-    ripp_hdr h[] = {{"content-type", "application/json"}, {"cache-control", "max-age=3600"}};
+    /* private: the request may have carried its token in the URI (RFC 6750 §2.3) */
+    ripp_hdr h[] = {{"content-type", "application/json"},
+                    {"cache-control", "private, max-age=3600"}};
     ripp_xchg_respond(x, 200, h, 2, false);
     ripp_xchg_write(x, (const uint8_t *)body, (size_t)n);
     ripp_xchg_end(x);
@@ -241,6 +272,8 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, cons
         refuse(ep, x, req, 503, "overloaded", 503, "out of memory");
         return;
     }
+    const char *identity = ripp_request_header(req, "identity");
+    if (identity) c->identity = strdup(identity); /* forwarded by a bridge; NULL on OOM */
     const char *authority = ep->cfg.public_authority ? ep->cfg.public_authority : req->authority;
     snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s", authority ? authority : "localhost",
              c->path);

@@ -18,7 +18,46 @@ typedef struct app_call {
     ripp_callmedia *media;
     ripp_ts answer_at, noanswer_at, hangup_at;
     size_t digits_seen;
+    bridge *br; /* bridge trunks: the B leg (media then only collects DTMF for the CDR) */
 } app_call;
+
+/* bridge:URL,token=T[,ca=FILE][,transport=T]; messages never show the token. */
+static int bridge_parse(const char *s, answer_spec *out, char *err, size_t errcap)
+{
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s", s + 7);
+    out->mode = ANSWER_BRIDGE;
+    snprintf(out->transport, sizeof out->transport, "h2");
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (tok == buf) {
+            if (strncmp(tok, "https://", 8) != 0 || !strstr(tok + 8, "/trunks/")) {
+                snprintf(err, errcap, "bridge:URL needs https://host[:port]/trunks/ID");
+                return -1;
+            }
+            snprintf(out->arg, sizeof out->arg, "%s", tok);
+        } else if (strncmp(tok, "token=", 6) == 0 && tok[6]) {
+            if (strlen(tok + 6) >= sizeof out->token) {
+                snprintf(err, errcap, "bridge: the token is too long");
+                return -1;
+            }
+            snprintf(out->token, sizeof out->token, "%s", tok + 6);
+        } else if (strncmp(tok, "ca=", 3) == 0 && tok[3]) {
+            snprintf(out->ca, sizeof out->ca, "%s", tok + 3);
+        } else if (strcmp(tok, "transport=h2") == 0 || strcmp(tok, "transport=h3") == 0 ||
+                   strcmp(tok, "transport=auto") == 0) {
+            snprintf(out->transport, sizeof out->transport, "%s", tok + 10);
+        } else {
+            snprintf(err, errcap, "bridge: unknown option (token=, ca=, transport=h2|h3|auto)");
+            return -1;
+        }
+    }
+    if (!out->arg[0] || !out->token[0]) {
+        snprintf(err, errcap, "bridge:URL needs token=TOKEN (--bridge-token)");
+        return -1;
+    }
+    return 0;
+}
 
 int answer_parse(const char *s, answer_spec *out, char *err, size_t errcap)
 {
@@ -28,6 +67,7 @@ int answer_parse(const char *s, answer_spec *out, char *err, size_t errcap)
         snprintf(err, errcap, "answer mode too long");
         return -1;
     }
+    if (strncmp(s, "bridge:", 7) == 0) return bridge_parse(s, out, err, errcap);
     strcpy(buf, s);
     char *opt = strrchr(buf, ',');
     if (opt && strncmp(opt + 1, "hangup=", 7) == 0) {
@@ -74,7 +114,8 @@ int answer_parse(const char *s, answer_spec *out, char *err, size_t errcap)
     } else {
         snprintf(err, errcap,
                  "unknown answer mode '%s' (echo, play:FILE, record:DIR, reject:CODE, "
-                 "noanswer[:SECONDS], ring:SECONDS, each optionally followed by ,hangup=SECONDS)",
+                 "noanswer[:SECONDS], ring:SECONDS, each optionally followed by ,hangup=SECONDS; "
+                 "or bridge:URL,token=TOKEN[,ca=FILE])",
                  s);
         return -1;
     }
@@ -133,6 +174,8 @@ static void on_call_new(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
         mc.record_path = rec;
         memcpy(ripp_ep_call_cdr(c)->recording, rec, sizeof rec);
         break;
+    case ANSWER_BRIDGE:
+        break; /* no audio of its own: received DTMF is collected for the CDR */
     default:
         mc.echo = true;
         break;
@@ -146,6 +189,9 @@ static void on_call_new(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
     }
     ripp_event ev;
     switch (a->spec.mode) {
+    case ANSWER_BRIDGE:
+        a->br = rippd_bridge_start(c, &a->spec, now);
+        break;
     case ANSWER_REJECT:
         if (a->spec.code == 486 || a->spec.code == 600 || a->spec.code == 603) {
             ripp_event_init(&ev, RIPP_EV_REJECTED); /* the user declined */
@@ -198,7 +244,7 @@ static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uin
 {
     (void)ud;
     app_call *a = ripp_ep_call_user(c);
-    if (!a || !a->media) return 0;
+    if (!a || !a->media || a->spec.mode == ANSWER_BRIDGE) return 0;
     return ripp_callmedia_next_frame(a->media, ripp_ep_call_rx_codec(c), codec, buf, cap);
 }
 
@@ -223,6 +269,16 @@ static void on_event(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local
     (void)ud;
     ripp_log(RIPP_LOG_INFO, "call %s: %s %s", ripp_ep_call_id(c), local ? "sent" : "received",
              ripp_event_type_name(ev->type));
+    app_call *a = ripp_ep_call_user(c);
+    if (a && a->br) rippd_bridge_a_event(a->br, ev, local, ripp_io_now());
+}
+
+static void on_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
+                     const uint8_t *payload, size_t len, ripp_ts now)
+{
+    (void)ud;
+    app_call *a = ripp_ep_call_user(c);
+    if (a && a->br) rippd_bridge_a_frame(a->br, seq, codec, payload, len, now);
 }
 
 static void on_done(void *ud, ripp_ep_call *c)
@@ -235,6 +291,7 @@ static void on_done(void *ud, ripp_ep_call *c)
     ripp_log(RIPP_LOG_INFO, "call %s done: %s %s", ripp_ep_call_id(c),
              ripp_call_outcome_name(f->outcome), stats);
     if (a) {
+        if (a->br) rippd_bridge_a_done(a->br);
         ripp_callmedia_del(a->media);
         free(a);
         ripp_ep_call_set_user(c, NULL);
@@ -296,4 +353,5 @@ const ripp_ep_hooks rippd_hooks = {
     .on_done = on_done,
     .token_hash = token_hash,
     .verify_sig = verify_sig,
+    .on_frame = on_frame,
 };

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ripp/driver.h"
+#include "ripp/h3.h"
 #include "ripp/store.h"
 #include "rippd.h"
 
@@ -18,14 +19,17 @@ static const char usage[] =
     "       rippd --dev [--port N] [--answer MODE] [--state-dir DIR]\n"
     "       rippd --db FILE --cdrs\n"
     "\n"
-    "Serves RIPP trunks over HTTP/2 + TLS 1.3 (ALPN h2).\n"
+    "Serves RIPP trunks over HTTP/3 (QUIC, UDP) and HTTP/2 (TCP) on the same port number,\n"
+    "TLS 1.3 on both; HTTP/2 responses advertise HTTP/3 with Alt-Svc.\n"
     "\n"
     "  --config FILE         JSON configuration (see docs/operations.md)\n"
     "  --listen ADDR         listen address (default 127.0.0.1)\n"
-    "  --port N              listen port (default 8443; --dev: an ephemeral port)\n"
+    "  --port N              listen port, TCP and UDP (default 8443; --dev: an ephemeral one)\n"
+    "  --no-h3               serve HTTP/2 only (no UDP socket, no Alt-Svc)\n"
     "  --cert FILE           TLS certificate chain (PEM)\n"
     "  --key FILE            TLS private key (PEM)\n"
-    "  --db FILE             SQLite database (default rippd.db)\n"
+    "  --db FILE|URL         the store: a SQLite file (default rippd.db), or Redis as\n"
+    "                        redis://HOST[:PORT][/DB] or unix:/PATH[?db=N] (docs/store.md)\n"
     "  --public-authority H  host[:port] of the call URIs (default: the request's)\n"
     "  --set-cookie VALUE    a Set-Cookie value sent with every call creation, e.g. an\n"
     "                        instance cookie for a sticky load balancer\n"
@@ -33,7 +37,12 @@ static const char usage[] =
     "                        (default 5000; 1000 is the strict -03 value)\n"
     "  --answer MODE         answer mode of the --dev trunk: echo, play:FILE, record:DIR,\n"
     "                        reject:CODE, noanswer[:SECONDS], ring:SECONDS, each optionally\n"
-    "                        followed by ,hangup=SECONDS (default echo)\n"
+    "                        followed by ,hangup=SECONDS (default echo); or bridge:URL to\n"
+    "                        forward every call to that RIPP trunk\n"
+    "  --bridge-token T      bearer token of the trunk a bridge:URL answer forwards to\n"
+    "  --bridge-ca FILE      trust this certificate (PEM) for that trunk\n"
+    "  --identity-pub FILE   public key (PEM) the --dev trunk verifies PASSporTs with\n"
+    "                        (default: the one --dev makes)\n"
     "  --dev                 development mode: makes a self-signed certificate, an identity\n"
     "                        key pair and a trunk, listens on --listen (default 127.0.0.1,\n"
     "                        also named in the certificate) and prints one JSON\n"
@@ -52,15 +61,17 @@ static const char usage[] =
 typedef struct opts {
     const char *config, *listen, *cert, *key, *db, *public_authority, *answer, *state_dir;
     const char *set_cookie;
+    const char *bridge_token, *bridge_ca, *identity_pub;
     int port;
     long hold_ms;
-    bool dev, cdrs;
+    bool dev, cdrs, no_h3;
     int log_level;
 } opts;
 
 static rippd app;
 static ripp_store *store;
 static ripp_h2_server *server;
+static ripp_h3_server *server3; /* HTTP/3 on the same port number (UDP); NULL with --no-h3 */
 static ripp_driver driver;
 static uv_signal_t sig_term, sig_int;
 static uv_timer_t stop_timer;
@@ -146,6 +157,13 @@ static int config_trunks(json_t *root)
     {
         const char *id = json_string_value(json_object_get(t, "id"));
         const char *answer = json_string_value(json_object_get(t, "answer"));
+        char bridged[512], berr[128];
+        if (rippd_bridge_answer(answer ? answer : "echo",
+                                json_string_value(json_object_get(t, "bridge_token")),
+                                json_string_value(json_object_get(t, "bridge_ca")), bridged,
+                                sizeof bridged, berr, sizeof berr) < 0)
+            return die("config: %s", berr);
+        answer = bridged;
         const char *ik = json_string_value(json_object_get(t, "identity_key"));
         if (!id || !ik) return die("config: every trunk needs %s", "\"id\" and \"identity_key\"");
         json_t *caps = json_object_get(t, "caps");
@@ -208,12 +226,15 @@ static int print_cdr(void *ud, const ripp_cdr *d)
 {
     (void)ud;
     json_t *stats = json_loads(d->stats_json, 0, NULL);
+    ripp_call_rec rec; /* a bridged call names its downstream call */
+    bool hop = store->ops->call_get(store->impl, d->call_id, &rec) == 0 && rec.next_hop[0];
     json_t *o =
         json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:i,s:s,s:s,s:o}", "call_id", d->call_id,
                   "trunk_id", d->trunk_id, "target", d->target, "orig_tn", d->orig_tn, "start_ms",
                   (json_int_t)d->start_ms, "answer_ms", (json_int_t)d->answer_ms, "end_ms",
                   (json_int_t)d->end_ms, "outcome", d->outcome, "end_code", d->end_code, "dtmf",
                   d->dtmf, "recording", d->recording, "stats", stats ? stats : json_object());
+    if (hop) json_object_set_new(o, "next_hop", json_string(rec.next_hop));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", s);
     free(s);
@@ -239,8 +260,15 @@ static void finish_stop(void)
     /* the engine first: it resets what is still open while the binding can take it */
     ripp_ep_del(app.ep);
     app.ep = NULL;
+    rippd_bridge_free();
     ripp_h2_server_del(server);
     server = NULL;
+    ripp_h3_server_del(server3);
+    server3 = NULL;
+    /* last: the engine's final records are written (a Redis store flushes what it has
+     * queued and closes its connections, which lets the loop end) */
+    ripp_store_close(store);
+    store = NULL;
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -257,8 +285,42 @@ static void on_signal(uv_signal_t *s, int signum)
     ripp_log(RIPP_LOG_INFO, "signal %d: ending %zu calls", signum, ripp_ep_live_count(app.ep));
     ripp_ep_shutdown(app.ep, ripp_io_now());
     ripp_h2_server_shutdown(server);
+    if (server3) ripp_h3_server_shutdown(server3);
     stop_deadline = ripp_io_now() + 3 * RIPP_NS_PER_SEC;
     uv_timer_start(&stop_timer, on_stop_timer, 20, 20);
+}
+
+/* HTTP/2 on TCP and HTTP/3 on UDP with the same port number, so that one authority names
+ * both (Alt-Svc h3=":PORT"). With an ephemeral port, the UDP port the TCP listener got may be
+ * taken: then both are tried again. */
+static int listen_both(uv_loop_t *loop, ripp_h2_server_config *sc, const opts *o, char *err,
+                       size_t errcap)
+{
+    int rv = 0;
+    for (int attempt = 0; attempt < 20; attempt++) {
+        server = ripp_h2_server_new(loop, sc, on_request, &app, &rv, err, errcap);
+        if (!server) return -1;
+        if (o->no_h3) return 0;
+        int port = ripp_h2_server_port(server);
+        ripp_h3_server_config qc = {
+            .host = sc->host,
+            .port = port,
+            .tls = sc->tls,
+            .max_streams_bidi = 100000,
+        };
+        server3 = ripp_h3_server_new(loop, &qc, on_request, &app, &rv, err, errcap);
+        if (server3) {
+            char alt[64];
+            snprintf(alt, sizeof alt, "h3=\":%d\"; ma=86400", port);
+            ripp_h2_server_set_alt_svc(server, alt);
+            return 0;
+        }
+        ripp_h2_server_del(server);
+        server = NULL;
+        if (sc->port != 0) return -1; /* a fixed port: report why */
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -274,7 +336,11 @@ int main(int argc, char **argv)
                                              {"hold-timeout", required_argument, 0, 'H'},
                                              {"set-cookie", required_argument, 0, 'S'},
                                              {"answer", required_argument, 0, 'a'},
+                                             {"bridge-token", required_argument, 0, 'T'},
+                                             {"bridge-ca", required_argument, 0, 'B'},
+                                             {"identity-pub", required_argument, 0, 'I'},
                                              {"dev", no_argument, 0, 'D'},
+                                             {"no-h3", no_argument, 0, '3'},
                                              {"state-dir", required_argument, 0, 's'},
                                              {"cdrs", no_argument, 0, 'R'},
                                              {"log-level", required_argument, 0, 'L'},
@@ -316,8 +382,20 @@ int main(int argc, char **argv)
         case 'a':
             o.answer = optarg;
             break;
+        case 'T':
+            o.bridge_token = optarg;
+            break;
+        case 'B':
+            o.bridge_ca = optarg;
+            break;
+        case 'I':
+            o.identity_pub = optarg;
+            break;
         case 'S':
             o.set_cookie = optarg;
+            break;
+        case '3':
+            o.no_h3 = true;
             break;
         case 'D':
             o.dev = true;
@@ -359,7 +437,7 @@ int main(int argc, char **argv)
     if (!o.db) o.db = "rippd.db";
     char err[512] = "";
     int rv = 0;
-    store = ripp_store_sqlite_open(o.db, &rv, err, sizeof err);
+    store = ripp_store_open(o.db, &rv, err, sizeof err); /* a SQLite path or a Redis URL */
     if (!store) return die("database: %s", err);
     if (o.cdrs) {
         store->ops->cdr_each(store->impl, print_cdr, NULL);
@@ -371,8 +449,15 @@ int main(int argc, char **argv)
     if (rippd_oauth_config(config, store)) goto out;
     if (o.dev) {
         char ipub[1100];
-        snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
-        if (add_trunk(trunk_id, token, o.answer ? o.answer : "echo", ipub, DEFAULT_CAPS)) goto out;
+        snprintf(ipub, sizeof ipub, "%s", o.identity_pub ? o.identity_pub : "");
+        if (!o.identity_pub) snprintf(ipub, sizeof ipub, "%s/identity.pub.pem", dir);
+        char answer[512], berr[128];
+        if (rippd_bridge_answer(o.answer ? o.answer : "echo", o.bridge_token, o.bridge_ca, answer,
+                                sizeof answer, berr, sizeof berr) < 0) {
+            die("--answer: %s", berr);
+            goto out;
+        }
+        if (add_trunk(trunk_id, token, answer, ipub, DEFAULT_CAPS)) goto out;
     } else if (o.answer) {
         fprintf(stderr, "rippd: --answer applies to the --dev trunk; configure trunks with "
                         "--config\n");
@@ -383,6 +468,7 @@ int main(int argc, char **argv)
         goto out;
     }
     uv_loop_t *loop = uv_default_loop();
+    ripp_store_attach_loop(store, loop); /* Redis: call records and CDRs written behind */
     ripp_ep_config ec = {
         .role = RIPP_ROLE_SERVER,
         .env = ripp_io_env(),
@@ -408,8 +494,7 @@ int main(int argc, char **argv)
         /* a client instance carries all its calls on one connection: ~13 streams a call */
         .max_concurrent_streams = 100000,
     };
-    server = ripp_h2_server_new(loop, &sc, on_request, &app, &rv, err, sizeof err);
-    if (!server) {
+    if (listen_both(loop, &sc, &o, err, sizeof err) < 0) {
         die("listen: %s", err);
         goto out;
     }
@@ -422,8 +507,8 @@ int main(int argc, char **argv)
     int port = ripp_h2_server_port(server);
     const char *host = sc.host;
     bool v6 = strchr(host, ':') != NULL;
-    ripp_log(RIPP_LOG_INFO, "listening on %s%s%s:%d (h2, TLS 1.3)", v6 ? "[" : "", host,
-             v6 ? "]" : "", port);
+    ripp_log(RIPP_LOG_INFO, "listening on %s%s%s:%d (%s, TLS 1.3)", v6 ? "[" : "", host,
+             v6 ? "]" : "", port, server3 ? "h3 on UDP + h2 on TCP" : "h2");
     if (o.dev) {
         char url[1200], ipriv[1100];
         snprintf(url, sizeof url, "https://%s%s%s:%d/trunks/%s", v6 ? "[" : "", host, v6 ? "]" : "",
@@ -445,10 +530,13 @@ int main(int argc, char **argv)
     status = 0;
 out:
     if (app.ep) ripp_ep_del(app.ep);
+    rippd_bridge_free();
     rippd_keys_free(app.keys);
     rippd_oauth_free();
     if (server) ripp_h2_server_del(server);
+    ripp_h3_server_del(server3);
     ripp_store_close(store);
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* the store's handles close */
     json_decref(config);
     if (uv_loop_close(uv_default_loop()) == UV_EBUSY)
         ripp_log(RIPP_LOG_DEBUG, "loop handles still open at exit");

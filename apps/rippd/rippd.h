@@ -9,22 +9,29 @@
 
 /* What a trunk does with an incoming call (the trunk's `answer` string):
  *   MODE[,hangup=SECONDS]
- *   MODE = echo | play:FILE | record:DIR | reject:CODE | noanswer[:SECONDS] | ring:SECONDS */
+ *   MODE = echo | play:FILE | record:DIR | reject:CODE | noanswer[:SECONDS] | ring:SECONDS
+ * or forwards it to another RIPP trunk (bridge.c):
+ *   bridge:URL,token=TOKEN[,ca=FILE][,transport=h2|h3|auto]
+ * (values without commas; the token is kept in the trunk record like the rest). */
 enum answer_mode {
     ANSWER_ECHO,
     ANSWER_PLAY,
     ANSWER_RECORD,
     ANSWER_REJECT,
     ANSWER_NOANSWER,
-    ANSWER_RING
+    ANSWER_RING,
+    ANSWER_BRIDGE
 };
 
 typedef struct answer_spec {
     enum answer_mode mode;
-    char arg[512];       /* FILE or DIR */
+    char arg[512];       /* FILE or DIR; bridge: the next trunk's URL */
     int code;            /* reject */
     double seconds;      /* ring / noanswer delay */
     double hangup_after; /* 0: the callee never hangs up */
+    char token[256];     /* bridge: bearer token of the next trunk */
+    char ca[512];        /* bridge: trust anchors for it (PEM file); "": the system store */
+    char transport[8];   /* bridge: h2 (default), h3 or auto */
 } answer_spec;
 
 /* Returns 0, or -1 with a message in err. */
@@ -49,5 +56,29 @@ int rippd_oauth_config(struct json_t *root, ripp_store *store);
 bool rippd_oauth_on_request(ripp_xchg *x, const ripp_request *req);
 void rippd_oauth_free(void);
 void rippd_keys_free(rippd_keys *k);
+
+/* Bridging (bridge.c): rippd as a B2BUA. A call arriving on a bridge trunk (leg A) is
+ * placed on the next trunk (leg B) with the same target and the caller's Identity; B's
+ * progress and outcome are answered on A, ends cross over with their reason, and media
+ * frames are relayed as they arrive, each leg with its own sequence numbers. One client
+ * engine per (trust anchors, transport) places the B legs; it is created on first use. */
+typedef struct bridge bridge;
+/* Starts leg B for leg A (a new call on a bridge trunk); returns the bridge, or NULL after
+ * answering A with failed (the reason is logged). */
+bridge *rippd_bridge_start(ripp_ep_call *a, const answer_spec *spec, ripp_ts now);
+/* Leg A's hooks, from rippd_hooks. After _a_done the bridge is no longer A's to use. */
+void rippd_bridge_a_event(bridge *br, const ripp_event *ev, bool local, ripp_ts now);
+void rippd_bridge_a_frame(bridge *br, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
+                          size_t len, ripp_ts now);
+void rippd_bridge_a_done(bridge *br);
+/* answer with ",token=TOKEN" and ",ca=CA" appended (each when non-NULL) into out: how
+ * --bridge-token/--bridge-ca and the "bridge_token"/"bridge_ca" trunk keys reach the
+ * trunk's answer string. Returns 0, or -1 with a message in err (not a bridge answer, a
+ * comma in a value, too long). */
+int rippd_bridge_answer(const char *answer, const char *token, const char *ca, char *out,
+                        size_t cap, char *err, size_t errcap);
+/* At exit, after the server engine is deleted: deletes the client engines (their calls are
+ * reset without hooks) and every bridge. Idempotent. */
+void rippd_bridge_free(void);
 
 #endif

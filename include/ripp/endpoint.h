@@ -51,6 +51,12 @@ typedef struct ripp_ep_hooks {
     /* Server: ES256 verification of a PASSporT signature for trunk t. */
     int (*verify_sig)(void *ud, const ripp_trunk_rec *t, const uint8_t *data, size_t len,
                       const uint8_t *sig, size_t siglen);
+    /* Optional: every media frame received, as it arrives (before the jitter buffer, so
+     * without its playout delay), for relaying it to another call. seq is in the peer's
+     * sequence space of this call; duplicates and frames arriving out of order are passed
+     * too (seq tells them apart). payload is valid during the call only. */
+    void (*on_frame)(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
+                     const uint8_t *payload, size_t len, ripp_ts now);
 } ripp_ep_hooks;
 
 typedef struct ripp_ep_config {
@@ -103,8 +109,19 @@ ripp_ep_call *ripp_ep_call_place(ripp_ep *ep, const ripp_place_opts *o, ripp_ts 
  * Returns 0 or RIPP_ERR_STATE. Ending events start the closing of the call's byways. */
 int ripp_ep_call_send(ripp_ep_call *c, ripp_event *ev, ripp_ts now);
 /* Convenience: end with a reason. When reason is NULL: Q.850 cause 16 "normal clearing",
- * or SIP 487 "Request Terminated" when a client cancels an unanswered call. */
+ * or SIP 487 "Request Terminated" when a client cancels an unanswered call. A client call
+ * whose POST is not answered yet cannot carry an event: the end is kept and sent as soon as
+ * the 201 arrives (the call is then cancelled); if no answer comes within close_grace, the
+ * POST is reset and the call ends locally as cancelled. Returns 0 in both cases. */
 int ripp_ep_call_end(ripp_ep_call *c, const ripp_reason *reason, ripp_ts now);
+
+/* Send one media frame now, outside the media clock (a frame relayed from another call).
+ * It takes the call's next sequence number after `skip` numbers are left unused (frames the
+ * source lost or that arrived too late to relay, so that the receiver sees the gap and
+ * conceals it). Returns 0, RIPP_ERR_STATE (client before the 201, or the call has ended),
+ * RIPP_ERR_INVAL (len 0 or over 1500), or RIPP_ERR_LIMIT (sequence space exhausted). */
+int ripp_ep_call_send_frame(ripp_ep_call *c, enum ripp_codec codec, const uint8_t *payload,
+                            size_t len, uint32_t skip, ripp_ts now);
 
 void ripp_ep_call_set_user(ripp_ep_call *c, void *user);
 void *ripp_ep_call_user(const ripp_ep_call *c);
@@ -120,6 +137,19 @@ const ripp_caps *ripp_ep_call_peer_caps(const ripp_ep_call *c);
 /* Server: the CDR the engine will write at the end; the application may fill dtmf and
  * recording. */
 ripp_cdr *ripp_ep_call_cdr(ripp_ep_call *c);
+/* The target (user@domain) the call was placed to; the calling number of its verified
+ * PASSporT (server; "" when identity is not required); the Identity header value as
+ * received (server) or sent (client), "" when none. Valid while the call object lives. */
+const char *ripp_ep_call_target(const ripp_ep_call *c);
+const char *ripp_ep_call_orig_tn(const ripp_ep_call *c);
+const char *ripp_ep_call_identity(const ripp_ep_call *c);
+/* Server: the call URI of the downstream call this one was forwarded to (a bridge); kept
+ * in the call record (next_hop) and written to the store at once. uri is copied. */
+void ripp_ep_call_set_next_hop(ripp_ep_call *c, const char *uri, ripp_ts now);
+/* The engine a call belongs to, and the store an engine was configured with (NULL for a
+ * client without one). */
+ripp_ep *ripp_ep_call_ep(const ripp_ep_call *c);
+ripp_store *ripp_ep_store(const ripp_ep *ep);
 /* Setup failure details (client): HTTP status and problem, when the POST was refused. */
 int ripp_ep_call_setup_status(const ripp_ep_call *c, char *detail, size_t cap);
 /* Counters for tests and metrics. */

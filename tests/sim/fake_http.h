@@ -60,6 +60,7 @@ typedef struct fk_net {
     size_t nall;
     uint64_t wall_base_us;
     uint64_t rnd;
+    bool refuse; /* the client's network is down: new requests fail at once */
 } fk_net;
 
 static fk_net *fk_of_side(fk_side *s);
@@ -162,6 +163,10 @@ static ripp_xchg *fk_request(ripp_http_client *c, const char *method, const char
                              void *ud, int *err)
 {
     fk_net *net = (fk_net *)c;
+    if (net->refuse) {
+        *err = RIPP_ERR_CLOSED;
+        return NULL;
+    }
     fk_stream *s = calloc(1, sizeof *s);
     s->c.x.vt = s->sv.x.vt = &fk_vt;
     s->c.s = s->sv.s = s;

@@ -283,6 +283,7 @@ static void hold_timer(void **state)
     place(&w);
     fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
     assert_non_null(srv.call);
+    w.net.refuse = true; /* gone: it cannot reopen its signaling byway either */
     for (size_t i = 0; i < w.net.nall; i++)
         fk_reset(&w.net.all[i]->c.x, 0);
     ripp_ts cut = w.net.now;
@@ -292,7 +293,7 @@ static void hold_timer(void **state)
     assert_int_equal(ripp_ep_call_fsm(srv.call)->outcome, RIPP_OUTCOME_HOLD_TIMEOUT);
     ripp_ts took = w.net.now - cut;
     assert_true(took >= 2 * RIPP_NS_PER_SEC && took <= 2 * RIPP_NS_PER_SEC + 100 * RIPP_NS_PER_MS);
-    /* the client learns it from the 404s of its byways and gives up the call */
+    /* the client could not reopen its signaling byway and gave up the call */
     fk_run(&w.net, w.client, w.server, w.net.now + 4 * RIPP_NS_PER_SEC);
     assert_true(srv.done);
     assert_true(cli.done);
