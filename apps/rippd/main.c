@@ -245,6 +245,7 @@ static int print_cdr(void *ud, const ripp_cdr *d)
 static void on_request(void *ud, ripp_xchg *x, const ripp_request *req)
 {
     (void)ud;
+    if (rippd_health_on_request(x, req)) return;
     if (rippd_oauth_on_request(x, req)) return;
     ripp_ep_on_request(app.ep, x, req, ripp_io_now());
 }

@@ -55,6 +55,13 @@ struct json_t;
 int rippd_oauth_config(struct json_t *root, ripp_store *store);
 bool rippd_oauth_on_request(ripp_xchg *x, const ripp_request *req);
 void rippd_oauth_free(void);
+
+/* Operations endpoints (health.c): GET /healthz (the process serves) and GET /readyz (it
+ * takes new calls: not draining, store reachable), for load balancers. Returns true when it
+ * took the request. rippd_health_set_draining makes /readyz fail from now on. */
+bool rippd_health_on_request(ripp_xchg *x, const ripp_request *req);
+void rippd_health_set_draining(bool draining);
+bool rippd_health_draining(void);
 void rippd_keys_free(rippd_keys *k);
 
 /* Bridging (bridge.c): rippd as a B2BUA. A call arriving on a bridge trunk (leg A) is
