@@ -98,6 +98,7 @@ void ep_call_free(ripp_ep_call *c)
 void ripp_ep_del(ripp_ep *ep)
 {
     if (!ep) return;
+    ep_server_drop_pending(ep);
     while (ep->calls)
         ep_call_free(ep->calls);
     free(ep->table);

@@ -113,6 +113,8 @@ struct ripp_ep {
     ripp_ts slot_next[EP_PHASES];   /* when each slot is next due */
     unsigned phase;                 /* slot given to the next new call */
     ripp_ep_counters counters;
+    struct ep_pending *pending; /* call creations waiting for their identity verdict */
+    uint64_t next_ticket;
 };
 
 /* What the parsers' callbacks need: the byway and the time of the data's arrival. */
@@ -146,6 +148,7 @@ extern const ripp_sched_ops ep_sched_ops_server, ep_sched_ops_client;
 
 /* ep_server.c */
 void ep_server_close_call(ripp_ep_call *c);
+void ep_server_drop_pending(ripp_ep *ep); /* resets the exchanges, calls no hook */
 int ep_server_broadcast(ripp_ep_call *c, const char *json, size_t len);
 
 /* ep_client.c */

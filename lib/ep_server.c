@@ -37,6 +37,18 @@ static void refuse(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, int statu
     va_end(ap);
 }
 
+static void refuse_at(ripp_ep *ep, ripp_xchg *x, const char *method, const char *path, int status,
+                      const char *slug, int sip_code, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+static void refuse_at(ripp_ep *ep, ripp_xchg *x, const char *method, const char *path, int status,
+                      const char *slug, int sip_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    refusev(ep, x, method, path, status, slug, sip_code, fmt, ap);
+    va_end(ap);
+}
+
 /* A byway whose body turned out malformed: a problem while the status is still ours to
  * choose, a stream reset after that. */
 static void byway_fail(ep_bw *b, int status, const char *slug, const char *fmt, ...)
@@ -216,6 +228,173 @@ static void serve_caps(ripp_ep *ep, ripp_xchg *x, const ripp_trunk_rec *t)
     ripp_xchg_end(x);
 }
 
+/* What a call creation needs once its identity is decided; kept while a verdict is pending. */
+typedef struct ep_pending {
+    struct ep_pending *next;
+    ripp_ep *ep;
+    ripp_xchg *x;
+    uint64_t ticket;
+    ripp_trunk_rec t;
+    char target[256];
+    char token_hash[65];
+    char authority[300];
+    char method[8];
+    char path[320];
+    char *identity;
+} ep_pending;
+
+static void finish_create(ripp_ep *ep, ripp_xchg *x, const ripp_trunk_rec *t, const char *target,
+                          const char *token_hash, const char *authority, const char *identity,
+                          const ripp_identity_verdict *v, ripp_ts now)
+{
+    char id[37];
+    if (format_uuid4(ep, id) < 0) {
+        refuse_at(ep, x, "POST", t->id, 500, "internal", 0, "no randomness for the call identifier");
+        return;
+    }
+    ripp_ep_call *c = ep_call_new(ep, id, now);
+    if (!c) {
+        refuse_at(ep, x, "POST", t->id, 503, "overloaded", 503, "out of memory");
+        return;
+    }
+    if (identity) c->identity = strdup(identity); /* forwarded by a bridge; NULL on OOM */
+    authority = ep->cfg.public_authority ? ep->cfg.public_authority : authority;
+    snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s",
+             authority && *authority ? authority : "localhost", c->path);
+    ripp_call_init(&c->fsm, RIPP_ROLE_SERVER, c->uri, ep->cfg.hold_timeout, now);
+    if (t->caps_json[0]) ripp_caps_parse(&c->own_caps, t->caps_json, strlen(t->caps_json), NULL);
+    ep_sched_init(c, false, now);
+    int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
+    ripp_call_rec *r = &c->rec;
+    snprintf(r->id, sizeof r->id, "%s", id);
+    snprintf(r->trunk_id, sizeof r->trunk_id, "%s", t->id);
+    snprintf(r->uri, sizeof r->uri, "%s", c->uri);
+    snprintf(r->target, sizeof r->target, "%s", target);
+    snprintf(r->orig_tn, sizeof r->orig_tn, "%s", v->orig_tn);
+    snprintf(r->token_hash, sizeof r->token_hash, "%s", token_hash);
+    if (ep->cfg.set_cookie) snprintf(r->cookies, sizeof r->cookies, "%s", ep->cfg.set_cookie);
+    r->created_ms = wall_ms;
+    ripp_cdr *d = &c->cdr;
+    snprintf(d->call_id, sizeof d->call_id, "%s", id);
+    snprintf(d->trunk_id, sizeof d->trunk_id, "%s", t->id);
+    snprintf(d->target, sizeof d->target, "%s", target);
+    snprintf(d->orig_tn, sizeof d->orig_tn, "%s", v->orig_tn);
+    snprintf(d->verstat, sizeof d->verstat, "%s", v->verstat);
+    d->start_ms = wall_ms;
+    ep_persist(c, now);
+    ep->counters.calls_created++;
+    ripp_hdr h[2] = {{"location", c->uri}};
+    size_t n = 1;
+    if (ep->cfg.set_cookie) h[n++] = (ripp_hdr){"set-cookie", ep->cfg.set_cookie};
+    ripp_xchg_respond(x, 201, h, n, true);
+    ripp_log(RIPP_LOG_INFO, "call %s created on trunk %s to %s%s%s", id, t->id, target,
+             v->verstat[0] ? "; identity " : "", v->verstat);
+    if (ep->hooks.on_call_new) ep->hooks.on_call_new(ep->ud, c, t);
+}
+
+/* The engine's own check: the PASSporT against the trunk's key (no certificates). */
+static void verify_with_trunk_key(ripp_ep *ep, const ripp_trunk_rec *t, const char *identity,
+                                  const char *target, ripp_identity_verdict *v)
+{
+    if (!identity) {
+        v->code = 428;
+        snprintf(v->reason, sizeof v->reason, "an Identity header with a PASSporT is required");
+        return;
+    }
+    ripp_passport pp;
+    memset(&pp, 0, sizeof pp);
+    enum ripp_passport_fail fail = RIPP_PASSPORT_OK;
+    char why[200] = "";
+    void *pair[2] = {ep, (void *)t};
+    if (ripp_passport_verify(identity, strlen(identity), verify_cb, pair, &pp, &fail, why,
+                             sizeof why) < 0) {
+        v->code = (int)fail;
+        snprintf(v->reason, sizeof v->reason, "Identity rejected: %s", why);
+        return;
+    }
+    /* dest.tn must be the number called (SPEC §6.4 step 7) */
+    char user[256];
+    snprintf(user, sizeof user, "%s", target);
+    *strchr(user, '@') = 0;
+    const char *d = pp.dest_tn[0] == '+' ? pp.dest_tn + 1 : pp.dest_tn;
+    const char *u = user[0] == '+' ? user + 1 : user;
+    if (strcmp(d, u) != 0) {
+        v->code = 438;
+        snprintf(v->reason, sizeof v->reason, "the PASSporT dest.tn does not match the target");
+        return;
+    }
+    snprintf(v->orig_tn, sizeof v->orig_tn, "%s", pp.orig_tn);
+    snprintf(v->verstat, sizeof v->verstat, "trunk key");
+}
+
+static void decide(ripp_ep *ep, ripp_xchg *x, const char *method, const char *path,
+                   const ripp_trunk_rec *t, const char *target, const char *token_hash,
+                   const char *authority, const char *identity, const ripp_identity_verdict *v,
+                   ripp_ts now)
+{
+    if (v->code) {
+        refuse_at(ep, x, method, path, 403, v->code == 428 ? "missing-identity" : "bad-identity",
+                  v->code, "%s", v->reason[0] ? v->reason : "Identity rejected");
+        return;
+    }
+    finish_create(ep, x, t, target, token_hash, authority, identity, v, now);
+}
+
+static void pending_free(ep_pending *p)
+{
+    ripp_ep *ep = p->ep;
+    for (ep_pending **pp = &ep->pending; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    free(p->identity);
+    free(p);
+}
+
+/* The client went away while its identity was being verified. */
+static void pending_on_close(ripp_xchg *x, void *ud, int error, uint32_t code)
+{
+    (void)x;
+    (void)error;
+    (void)code;
+    ep_pending *p = ud;
+    ripp_ep *ep = p->ep;
+    uint64_t ticket = p->ticket;
+    pending_free(p);
+    if (ep->hooks.identity_cancel) ep->hooks.identity_cancel(ep->ud, ticket);
+}
+
+static const ripp_xchg_cbs pending_cbs = {NULL, NULL, NULL, pending_on_close};
+
+void ripp_ep_identity_done(ripp_ep *ep, uint64_t ticket, const ripp_identity_verdict *v,
+                           ripp_ts now)
+{
+    ep_pending *p = ep->pending;
+    while (p && p->ticket != ticket)
+        p = p->next;
+    if (!p || !v) return;
+    ripp_xchg *x = p->x;
+    ripp_xchg_set_handler(x, NULL, NULL);
+    ep_pending copy = *p;
+    copy.identity = p->identity;
+    p->identity = NULL;
+    pending_free(p);
+    decide(ep, x, copy.method, copy.path, &copy.t, copy.target, copy.token_hash, copy.authority,
+           copy.identity, v, now);
+    free(copy.identity);
+}
+
+void ep_server_drop_pending(ripp_ep *ep)
+{
+    while (ep->pending) {
+        ep_pending *p = ep->pending;
+        ripp_xchg_set_handler(p->x, NULL, NULL);
+        ripp_xchg_reset(p->x, RIPP_XCHG_CANCEL);
+        pending_free(p);
+    }
+}
+
 static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const ripp_trunk_rec *t,
                         const char *token_hash, ripp_ts now)
 {
@@ -233,77 +412,52 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, cons
         refuse(ep, x, req, 400, "bad-target", 484, "target must be user@domain");
         return;
     }
-    ripp_passport pp;
-    memset(&pp, 0, sizeof pp);
-    if (ep->cfg.require_identity) {
-        const char *identity = ripp_request_header(req, "identity");
-        if (!identity) {
-            refuse(ep, x, req, 403, "missing-identity", 428,
-                   "an Identity header with a PASSporT is required");
-            return;
-        }
-        enum ripp_passport_fail fail = RIPP_PASSPORT_OK;
-        char why[256] = "";
-        void *pair[2] = {ep, (void *)t};
-        if (ripp_passport_verify(identity, strlen(identity), verify_cb, pair, &pp, &fail, why,
-                                 sizeof why) < 0) {
-            refuse(ep, x, req, 403, "bad-identity", (int)fail, "Identity rejected: %s", why);
-            return;
-        }
-        /* dest.tn must be the number called (SPEC §6.4 step 7) */
-        char user[256];
-        snprintf(user, sizeof user, "%s", target);
-        *strchr(user, '@') = 0;
-        const char *d = pp.dest_tn[0] == '+' ? pp.dest_tn + 1 : pp.dest_tn;
-        const char *u = user[0] == '+' ? user + 1 : user;
-        if (strcmp(d, u) != 0) {
-            refuse(ep, x, req, 403, "bad-identity", 438,
-                   "the PASSporT dest.tn does not match the target");
-            return;
-        }
-    }
-    char id[37];
-    if (format_uuid4(ep, id) < 0) {
-        refuse(ep, x, req, 500, "internal", 0, "no randomness for the call identifier");
+    const char *identity = ripp_request_header(req, "identity");
+    const char *authority = req->authority ? req->authority : "";
+    ripp_identity_verdict v;
+    memset(&v, 0, sizeof v);
+    if (!ep->cfg.require_identity) {
+        finish_create(ep, x, t, target, token_hash, authority, identity, &v, now);
         return;
     }
-    ripp_ep_call *c = ep_call_new(ep, id, now);
-    if (!c) {
+    uint64_t ticket = ++ep->next_ticket;
+    int rv = ep->hooks.identity_check
+                 ? ep->hooks.identity_check(ep->ud, t, identity, target, ticket, &v)
+                 : RIPP_ERR_NOTFOUND;
+    if (rv == RIPP_ERR_NOTFOUND) {
+        memset(&v, 0, sizeof v);
+        verify_with_trunk_key(ep, t, identity, target, &v);
+        decide(ep, x, req->method, req->path, t, target, token_hash, authority, identity, &v, now);
+        return;
+    }
+    if (rv == 0) {
+        decide(ep, x, req->method, req->path, t, target, token_hash, authority, identity, &v, now);
+        return;
+    }
+    if (rv != RIPP_ERR_AGAIN) {
+        refuse(ep, x, req, 500, "internal", 0, "identity verification failed: %s",
+               ripp_strerror(rv));
+        return;
+    }
+    ep_pending *p = calloc(1, sizeof *p);
+    if (!p || (identity && !(p->identity = strdup(identity)))) {
+        free(p);
+        if (ep->hooks.identity_cancel) ep->hooks.identity_cancel(ep->ud, ticket);
         refuse(ep, x, req, 503, "overloaded", 503, "out of memory");
         return;
     }
-    const char *identity = ripp_request_header(req, "identity");
-    if (identity) c->identity = strdup(identity); /* forwarded by a bridge; NULL on OOM */
-    const char *authority = ep->cfg.public_authority ? ep->cfg.public_authority : req->authority;
-    snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s", authority ? authority : "localhost",
-             c->path);
-    ripp_call_init(&c->fsm, RIPP_ROLE_SERVER, c->uri, ep->cfg.hold_timeout, now);
-    if (t->caps_json[0]) ripp_caps_parse(&c->own_caps, t->caps_json, strlen(t->caps_json), NULL);
-    ep_sched_init(c, false, now);
-    int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
-    ripp_call_rec *r = &c->rec;
-    snprintf(r->id, sizeof r->id, "%s", id);
-    snprintf(r->trunk_id, sizeof r->trunk_id, "%s", t->id);
-    snprintf(r->uri, sizeof r->uri, "%s", c->uri);
-    snprintf(r->target, sizeof r->target, "%s", target);
-    snprintf(r->orig_tn, sizeof r->orig_tn, "%s", pp.orig_tn);
-    snprintf(r->token_hash, sizeof r->token_hash, "%s", token_hash);
-    if (ep->cfg.set_cookie) snprintf(r->cookies, sizeof r->cookies, "%s", ep->cfg.set_cookie);
-    r->created_ms = wall_ms;
-    ripp_cdr *d = &c->cdr;
-    snprintf(d->call_id, sizeof d->call_id, "%s", id);
-    snprintf(d->trunk_id, sizeof d->trunk_id, "%s", t->id);
-    snprintf(d->target, sizeof d->target, "%s", target);
-    snprintf(d->orig_tn, sizeof d->orig_tn, "%s", pp.orig_tn);
-    d->start_ms = wall_ms;
-    ep_persist(c, now);
-    ep->counters.calls_created++;
-    ripp_hdr h[2] = {{"location", c->uri}};
-    size_t n = 1;
-    if (ep->cfg.set_cookie) h[n++] = (ripp_hdr){"set-cookie", ep->cfg.set_cookie};
-    ripp_xchg_respond(x, 201, h, n, true);
-    ripp_log(RIPP_LOG_INFO, "call %s created on trunk %s to %s", id, t->id, target);
-    if (ep->hooks.on_call_new) ep->hooks.on_call_new(ep->ud, c, t);
+    p->ep = ep;
+    p->x = x;
+    p->ticket = ticket;
+    p->t = *t;
+    snprintf(p->target, sizeof p->target, "%s", target);
+    snprintf(p->token_hash, sizeof p->token_hash, "%s", token_hash);
+    snprintf(p->authority, sizeof p->authority, "%s", authority);
+    snprintf(p->method, sizeof p->method, "%s", req->method);
+    snprintf(p->path, sizeof p->path, "%s", req->path);
+    p->next = ep->pending;
+    ep->pending = p;
+    ripp_xchg_set_handler(x, &pending_cbs, p);
 }
 
 /* ---- call resources ---- */

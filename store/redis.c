@@ -59,7 +59,8 @@ static const rfield cdr_fields[] = {
     F_S(ripp_cdr, call_id), F_S(ripp_cdr, trunk_id),  F_S(ripp_cdr, target),
     F_S(ripp_cdr, orig_tn), F_L(ripp_cdr, start_ms),  F_L(ripp_cdr, answer_ms),
     F_L(ripp_cdr, end_ms),  F_S(ripp_cdr, outcome),   F_I(ripp_cdr, end_code),
-    F_S(ripp_cdr, dtmf),    F_S(ripp_cdr, recording), F_S(ripp_cdr, stats_json)};
+    F_S(ripp_cdr, dtmf),    F_S(ripp_cdr, recording), F_S(ripp_cdr, stats_json),
+    F_S(ripp_cdr, verstat)};
 /* token_put's script reads trunk_id and family at fixed ARGV positions: keep this order. */
 static const rfield token_fields[] = {
     F_S(ripp_token_rec, hash),       F_S(ripp_token_rec, trunk_id),

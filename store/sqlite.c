@@ -57,6 +57,11 @@ static const char migrate_v2_sql[] =
     " seq INTEGER NOT NULL);"
     "UPDATE schema_version SET version = 2;";
 
+/* Version 2 -> 3: the CDR records the caller identity verification. */
+static const char migrate_v3_sql[] =
+    "ALTER TABLE cdrs ADD COLUMN verstat TEXT NOT NULL DEFAULT '';"
+    "UPDATE schema_version SET version = 3;";
+
 enum {
     ST_TRUNK_PUT,
     ST_TRUNK_GET,
@@ -91,7 +96,7 @@ enum {
 
 #define CDR_COLS                                                                                   \
     "call_id, trunk_id, target, orig_tn, start_ms, answer_ms, end_ms, outcome, end_code, dtmf, "   \
-    "recording, stats_json"
+    "recording, stats_json, verstat"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_TRUNK_PUT] = "INSERT OR REPLACE INTO trunks(id, answer, caps_json, identity_pub, "
@@ -109,7 +114,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "last_seq_s2c, media_seq_c2s, media_seq_s2c, cookies, next_hop, "
                     "token_hash, created_ms, updated_ms FROM calls WHERE id = ?1",
     [ST_CDR_PUT] = "INSERT OR REPLACE INTO cdrs(" CDR_COLS ", seq) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM cdrs))",
     [ST_CDR_GET] = "SELECT " CDR_COLS " FROM cdrs WHERE call_id = ?1",
     /* The bound keeps a walk finite even if CDRs are rewritten (and so renumbered) in it. */
@@ -322,7 +327,8 @@ static int sq_cdr_put(void *impl, const ripp_cdr *c)
             sqlite3_bind_int64(st, 5, c->start_ms) | sqlite3_bind_int64(st, 6, c->answer_ms) |
             sqlite3_bind_int64(st, 7, c->end_ms) | bind_text(st, 8, c->outcome) |
             sqlite3_bind_int(st, 9, c->end_code) | bind_text(st, 10, c->dtmf) |
-            bind_text(st, 11, c->recording) | bind_text(st, 12, c->stats_json);
+            bind_text(st, 11, c->recording) | bind_text(st, 12, c->stats_json) |
+            bind_text(st, 13, c->verstat);
     return sq_write(q, st, b, "cdr_put");
 }
 
@@ -342,6 +348,7 @@ static void cdr_from_row(sqlite3_stmt *st, ripp_cdr *out)
     COL_TEXT(st, 9, out->dtmf);
     COL_TEXT(st, 10, out->recording);
     COL_TEXT(st, 11, out->stats_json);
+    COL_TEXT(st, 12, out->verstat);
 }
 
 static int sq_cdr_get(void *impl, const char *call_id, ripp_cdr *out)
@@ -673,6 +680,11 @@ static int sq_schema(sqstore *q, char *errbuf, size_t errcap)
     if (version < 2) {
         if (sqlite3_exec(q->db, migrate_v2_sql, NULL, NULL, NULL) != SQLITE_OK) goto fail_rollback;
         if (!fresh) ripp_log(RIPP_LOG_INFO, "store: schema migrated from version %d to 2", version);
+        version = 2;
+    }
+    if (version < 3) {
+        if (sqlite3_exec(q->db, migrate_v3_sql, NULL, NULL, NULL) != SQLITE_OK) goto fail_rollback;
+        if (!fresh) ripp_log(RIPP_LOG_INFO, "store: schema migrated to version 3");
     }
     if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto fail_rollback;
     return 0;

@@ -63,7 +63,8 @@ int ripp_store_check_cdr(const ripp_cdr *cdr)
     if (!cdr) return RIPP_ERR_INVAL;
     if (!STORE_FITS(cdr->call_id) || !STORE_FITS(cdr->trunk_id) || !STORE_FITS(cdr->target) ||
         !STORE_FITS(cdr->orig_tn) || !STORE_FITS(cdr->outcome) || !STORE_FITS(cdr->dtmf) ||
-        !STORE_FITS(cdr->recording) || !STORE_FITS(cdr->stats_json))
+        !STORE_FITS(cdr->recording) || !STORE_FITS(cdr->stats_json) ||
+        !STORE_FITS(cdr->verstat))
         return RIPP_ERR_LIMIT;
     return cdr->call_id[0] ? 0 : RIPP_ERR_INVAL;
 }

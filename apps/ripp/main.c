@@ -12,6 +12,7 @@
 #include "ripp/callmedia.h"
 #include "ripp/driver.h"
 #include "ripp/io.h"
+#include "ripp/stir.h"
 #include "ripp/transport.h"
 
 static const char usage_main[] =
@@ -35,6 +36,9 @@ static const char usage_call[] =
     "  --from NUMBER         the calling number signed into the PASSporT (default 0)\n"
     "  --identity-key FILE   PEM private key (P-256) that signs the PASSporT\n"
     "                        (or env RIPP_IDENTITY_KEY); required\n"
+    "  --sti-cert FILE       STI certificate (PEM, with TNAuthList) of --identity-key: signs a\n"
+    "                        SHAKEN PASSporT that verifiers check against it at --x5u\n"
+    "  --attest A|B|C        SHAKEN attestation with --sti-cert (default A)\n"
     "  --x5u URL             certificate URL put in the PASSporT\n"
     "                        (default https://<trunk host>/stir/cert.pem)\n"
     "  --play WAV            audio to send (8 kHz, or 16/24/32/48 kHz, mono or stereo);\n"
@@ -58,6 +62,7 @@ static const char usage_caps[] =
 
 typedef struct cli {
     const char *trunk, *token, *to, *from, *identity_key, *x5u, *play, *record, *dtmf, *ca;
+    const char *sti_cert, *attest;
     double duration, ring_timeout;
     enum ripp_codec codec;
     bool quiet;
@@ -288,10 +293,37 @@ static int sign_cb(void *ud, const uint8_t *data, size_t len, uint8_t sig[64])
     return ripp_es256_sign(ud, data, len, sig);
 }
 
+/* A SHAKEN PASSporT signed with an STI certificate's key (SPEC §6.4). */
+static int make_shaken(char *out, size_t cap, const char *x5u)
+{
+    char err[256] = "";
+    int rv = 0;
+    ripp_stir_signer *s = ripp_stir_signer_new(g.sti_cert, g.identity_key, x5u, &rv, err, sizeof err);
+    if (!s) return fail("--sti-cert: %s", err);
+    char orig[64], dest[64];
+    snprintf(orig, sizeof orig, "%s", g.from[0] == '+' ? g.from + 1 : g.from);
+    snprintf(dest, sizeof dest, "%.*s", (int)strcspn(g.target, "@"), g.target);
+    ripp_stir_claims c = {.orig_tn = orig, .dest_tn = dest, .attest = g.attest ? g.attest : "A"};
+    int64_t n = ripp_stir_sign(s, &c, out, cap);
+    ripp_stir_signer_del(s);
+    if (n < 0)
+        return fail("cannot sign the PASSporT: %s",
+                    n == RIPP_ERR_AUTH ? "the certificate's TNAuthList does not cover --from"
+                                       : ripp_strerror((int)n));
+    return 0;
+}
+
 static int make_identity(char *out, size_t cap)
 {
     char err[256] = "";
     int rv = 0;
+    if (g.sti_cert) {
+        char x5u[512];
+        const char *h = strstr(g.trunk, "://");
+        h = h ? h + 3 : g.trunk;
+        snprintf(x5u, sizeof x5u, "https://%.*s/stir/cert.pem", (int)strcspn(h, "/"), h);
+        return make_shaken(out, cap, g.x5u ? g.x5u : x5u);
+    }
     ripp_es256_key *key = ripp_es256_load(g.identity_key, &rv, err, sizeof err);
     if (!key) return fail("identity key: %s", err);
     ripp_passport pp;
@@ -401,6 +433,8 @@ int main(int argc, char **argv)
                                              {"from", required_argument, 0, 'f'},
                                              {"identity-key", required_argument, 0, 'i'},
                                              {"x5u", required_argument, 0, 'x'},
+                                             {"sti-cert", required_argument, 0, 'C'},
+                                             {"attest", required_argument, 0, 'A'},
                                              {"play", required_argument, 0, 'p'},
                                              {"record", required_argument, 0, 'r'},
                                              {"duration", required_argument, 0, 'd'},
@@ -435,6 +469,14 @@ int main(int argc, char **argv)
             break;
         case 'x':
             g.x5u = optarg;
+            break;
+        case 'C':
+            g.sti_cert = optarg;
+            break;
+        case 'A':
+            if (strcmp(optarg, "A") && strcmp(optarg, "B") && strcmp(optarg, "C"))
+                return fail("--attest: A, B or C, not %s", optarg);
+            g.attest = optarg;
             break;
         case 'p':
             g.play = optarg;

@@ -35,7 +35,11 @@ static int bridge_parse(const char *s, answer_spec *out, char *err, size_t errca
                 snprintf(err, errcap, "bridge:URL needs https://host[:port]/trunks/ID");
                 return -1;
             }
-            snprintf(out->arg, sizeof out->arg, "%s", tok);
+            if (strlen(tok) >= sizeof out->arg) {
+                snprintf(err, errcap, "bridge: the URL is too long");
+                return -1;
+            }
+            snprintf(out->arg, sizeof out->arg, "%.*s", (int)(sizeof out->arg - 1), tok);
         } else if (strncmp(tok, "token=", 6) == 0 && tok[6]) {
             if (strlen(tok + 6) >= sizeof out->token) {
                 snprintf(err, errcap, "bridge: the token is too long");
@@ -344,6 +348,19 @@ void rippd_keys_free(rippd_keys *k)
     }
 }
 
+static int identity_check(void *ud, const ripp_trunk_rec *t, const char *identity,
+                          const char *target, uint64_t ticket, ripp_identity_verdict *v)
+{
+    (void)ud;
+    return rippd_stir_check(t, identity, target, ticket, v);
+}
+
+static void identity_cancel(void *ud, uint64_t ticket)
+{
+    (void)ud;
+    rippd_stir_cancel(ticket);
+}
+
 const ripp_ep_hooks rippd_hooks = {
     .on_call_new = on_call_new,
     .on_event = on_event,
@@ -354,4 +371,6 @@ const ripp_ep_hooks rippd_hooks = {
     .token_hash = token_hash,
     .verify_sig = verify_sig,
     .on_frame = on_frame,
+    .identity_check = identity_check,
+    .identity_cancel = identity_cancel,
 };

@@ -42,7 +42,8 @@ static const char usage[] =
     "  --bridge-token T      bearer token of the trunk a bridge:URL answer forwards to\n"
     "  --bridge-ca FILE      trust this certificate (PEM) for that trunk\n"
     "  --identity-pub FILE   public key (PEM) the --dev trunk verifies PASSporTs with\n"
-    "                        (default: the one --dev makes)\n"
+    "                        (default: the one --dev makes), or stir / stir:accept to verify\n"
+    "                        them with STIR certificates (the \"stir\" configuration)\n"
     "  --dev                 development mode: makes a self-signed certificate, an identity\n"
     "                        key pair and a trunk, listens on --listen (default 127.0.0.1,\n"
     "                        also named in the certificate) and prints one JSON\n"
@@ -164,8 +165,13 @@ static int config_trunks(json_t *root)
                                 sizeof bridged, berr, sizeof berr) < 0)
             return die("config: %s", berr);
         answer = bridged;
+        /* the caller identity check: a PEM public key, or STIR certificates */
         const char *ik = json_string_value(json_object_get(t, "identity_key"));
-        if (!id || !ik) return die("config: every trunk needs %s", "\"id\" and \"identity_key\"");
+        const char *how = json_string_value(json_object_get(t, "identity"));
+        if (!ik && how && (!strcmp(how, "stir") || !strcmp(how, "stir:accept"))) ik = how;
+        if (!id || !ik)
+            return die("config: every trunk needs %s",
+                       "\"id\" and \"identity_key\" (or \"identity\": \"stir\" / \"stir:accept\")");
         json_t *caps = json_object_get(t, "caps");
         char *caps_s = caps ? json_dumps(caps, JSON_COMPACT) : NULL;
         int rv = add_trunk(id, NULL, answer ? answer : "echo", ik, caps_s ? caps_s : DEFAULT_CAPS);
@@ -235,6 +241,7 @@ static int print_cdr(void *ud, const ripp_cdr *d)
                   (json_int_t)d->end_ms, "outcome", d->outcome, "end_code", d->end_code, "dtmf",
                   d->dtmf, "recording", d->recording, "stats", stats ? stats : json_object());
     if (hop) json_object_set_new(o, "next_hop", json_string(rec.next_hop));
+    if (d->verstat[0]) json_object_set_new(o, "identity", json_string(d->verstat));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", s);
     free(s);
@@ -246,6 +253,7 @@ static void on_request(void *ud, ripp_xchg *x, const ripp_request *req)
 {
     (void)ud;
     if (rippd_health_on_request(x, req)) return;
+    if (rippd_stir_on_request(x, req)) return;
     if (rippd_oauth_on_request(x, req)) return;
     ripp_ep_on_request(app.ep, x, req, ripp_io_now());
 }
@@ -261,6 +269,7 @@ static void finish_stop(void)
     /* the engine first: it resets what is still open while the binding can take it */
     ripp_ep_del(app.ep);
     app.ep = NULL;
+    rippd_stir_free();
     rippd_bridge_free();
     ripp_h2_server_del(server);
     server = NULL;
@@ -470,6 +479,7 @@ int main(int argc, char **argv)
     }
     uv_loop_t *loop = uv_default_loop();
     ripp_store_attach_loop(store, loop); /* Redis: call records and CDRs written behind */
+    if (rippd_stir_config(config, loop)) goto out;
     ripp_ep_config ec = {
         .role = RIPP_ROLE_SERVER,
         .env = ripp_io_env(),
@@ -488,6 +498,7 @@ int main(int argc, char **argv)
         die("engine: %s", ripp_strerror(rv));
         goto out;
     }
+    rippd_stir_set_engine(app.ep);
     ripp_h2_server_config sc = {
         .host = o.listen ? o.listen : "127.0.0.1",
         .port = o.dev && !o.port ? 0 : (o.port ? o.port : 8443),
@@ -531,6 +542,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     if (app.ep) ripp_ep_del(app.ep);
+    rippd_stir_free();
     rippd_bridge_free();
     rippd_keys_free(app.keys);
     rippd_oauth_free();

@@ -56,6 +56,20 @@ int rippd_oauth_config(struct json_t *root, ripp_store *store);
 bool rippd_oauth_on_request(ripp_xchg *x, const ripp_request *req);
 void rippd_oauth_free(void);
 
+/* STIR verification service (stir.c). rippd_stir_config reads the "stir" object of the
+ * configuration (root may be NULL); returns 0 or 1 after printing the reason. Trunks whose
+ * identity_pub is "stir" (refuse failures) or "stir:accept" (accept them, record the
+ * failure in the CDR) are verified with certificates; rippd_stir_check is the engine's
+ * identity_check hook, rippd_stir_cancel its identity_cancel. rippd_stir_on_request serves
+ * GET /stir/<name> from the configured publish_dir. */
+int rippd_stir_config(struct json_t *root, uv_loop_t *loop);
+void rippd_stir_set_engine(ripp_ep *ep);
+int rippd_stir_check(const ripp_trunk_rec *t, const char *identity, const char *target,
+                     uint64_t ticket, ripp_identity_verdict *v);
+void rippd_stir_cancel(uint64_t ticket);
+bool rippd_stir_on_request(ripp_xchg *x, const ripp_request *req);
+void rippd_stir_free(void);
+
 /* Operations endpoints (health.c): GET /healthz (the process serves) and GET /readyz (it
  * takes new calls: not draining, store reachable), for load balancers. Returns true when it
  * took the request. rippd_health_set_draining makes /readyz fail from now on. */

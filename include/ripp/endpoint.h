@@ -26,6 +26,15 @@
 typedef struct ripp_ep ripp_ep;
 typedef struct ripp_ep_call ripp_ep_call;
 
+/* The verdict on the Identity of a call creation (SPEC §6.4). */
+typedef struct ripp_identity_verdict {
+    int code;         /* 0: the call may be created; else the SIP-equivalent code (428, 436,
+                         437, 438): the creation is refused with 403 carrying it as sipCode */
+    char reason[256]; /* why (problem detail and log); never secrets */
+    char orig_tn[64]; /* the calling number, for the call record and the CDR */
+    char verstat[64]; /* what the CDR records of the verification, e.g. "verified A" */
+} ripp_identity_verdict;
+
 typedef struct ripp_ep_hooks {
     /* Server: a call was created on trunk t (already answered 201). The application
      * decides what happens: ripp_ep_call_send() alerting/accepted/rejected/..., at once or
@@ -57,6 +66,17 @@ typedef struct ripp_ep_hooks {
      * too (seq tells them apart). payload is valid during the call only. */
     void (*on_frame)(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
                      const uint8_t *payload, size_t len, ripp_ts now);
+    /* Server, optional: decide on a call creation's Identity value (NULL when the request
+     * has none) for trunk t and target (user@domain). Return 0 with *v filled when decided
+     * at once, or RIPP_ERR_AGAIN when the verdict comes later through
+     * ripp_ep_identity_done(ep, ticket, ...); if the request goes away first, identity_cancel
+     * is called with the ticket instead (not when the engine is deleted). RIPP_ERR_NOTFOUND:
+     * this trunk is not the hook's, the engine checks the trunk's key itself. Any other
+     * return refuses the call with 500. Without this hook the engine verifies the PASSporT against
+     * the trunk's key with verify_sig. Not called when require_identity is false. */
+    int (*identity_check)(void *ud, const ripp_trunk_rec *t, const char *identity,
+                          const char *target, uint64_t ticket, ripp_identity_verdict *v);
+    void (*identity_cancel)(void *ud, uint64_t ticket);
 } ripp_ep_hooks;
 
 typedef struct ripp_ep_config {
@@ -80,6 +100,11 @@ typedef struct ripp_ep_config {
 ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void *ud, int *err);
 /* Resets every exchange still open and frees all calls (no hooks are called). */
 void ripp_ep_del(ripp_ep *ep);
+
+/* Server: the verdict of an identity_check that returned RIPP_ERR_AGAIN. An unknown ticket
+ * (cancelled, already decided) is ignored. */
+void ripp_ep_identity_done(ripp_ep *ep, uint64_t ticket, const ripp_identity_verdict *v,
+                           ripp_ts now);
 
 /* Server: one incoming request (from the binding's on_request). */
 void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp_ts now);

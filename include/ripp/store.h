@@ -48,6 +48,7 @@ typedef struct ripp_cdr {
     char orig_tn[64];
     int64_t start_ms, answer_ms, end_ms; /* 0 when it did not happen */
     char outcome[32];                    /* ripp_call_outcome_name() */
+    char verstat[64]; /* what was verified of the caller's identity (STIR), or "" */
     int end_code;
     char dtmf[256];        /* digits received, in order */
     char recording[1024];  /* path of the recording, if any */
@@ -153,7 +154,7 @@ typedef struct ripp_store {
 
 /* The schema version ripp_store_sqlite_open creates or migrates to: 1 had no OAuth tables;
  * 2 adds token kinds, states, families and expiry, consumer trunks and provisioned trunks. */
-#define RIPP_STORE_SCHEMA_VERSION 2
+#define RIPP_STORE_SCHEMA_VERSION 3
 
 /* Open or create a SQLite database (WAL, synchronous=NORMAL), creating the schema or
  * migrating an older one in place (one transaction). Returns

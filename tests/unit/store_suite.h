@@ -116,6 +116,7 @@ static void make_cdr(ripp_cdr *c, int i)
     c->end_code = i % 2 ? 200 : 486;
     snprintf(c->dtmf, sizeof c->dtmf, "12#*%d", i);
     snprintf(c->recording, sizeof c->recording, "/var/spool/ripp/%d.wav", i);
+    snprintf(c->verstat, sizeof c->verstat, "verified %c", "ABC"[i % 3]);
     snprintf(c->stats_json, sizeof c->stats_json, "{\"sent\":%d,\"lost\":0}", i * 50);
 }
 
@@ -132,6 +133,7 @@ static void assert_cdr_eq(const ripp_cdr *a, const ripp_cdr *b)
     assert_int_equal(a->end_code, b->end_code);
     assert_string_equal(a->dtmf, b->dtmf);
     assert_string_equal(a->recording, b->recording);
+    assert_string_equal(a->verstat, b->verstat);
     assert_string_equal(a->stats_json, b->stats_json);
 }
 
