@@ -24,6 +24,7 @@
 
 #include "ripp/caps.h"
 #include "ripp/driver.h"
+#include "ripp/h3.h"
 #include "ripp/io.h"
 #include "ripp/media.h"
 #include "ripp/owdhist.h"
@@ -784,9 +785,13 @@ static void window_end(void)
     }
     L.live_end = live_calls();
     L.conns_open = 0;
-    for (int k = 0; k < L.connections; k++)
+    for (int k = 0; k < L.connections; k++) {
+        ripp_http_client *inner = ((owd_client *)L.eps[k].http)->inner;
         if (L.transport == RIPP_TRANSPORT_H2)
-            L.conns_open += ripp_h2_client_open_connections(((owd_client *)L.eps[k].http)->inner);
+            L.conns_open += ripp_h2_client_open_connections(inner);
+        else if (ripp_h3_client_is(inner))
+            L.conns_open += ripp_h3_client_open_connections(inner);
+    }
 }
 
 static void tail_end(void)

@@ -14,6 +14,7 @@ SECS=${LOSS_SECONDS:-20}
 LATE_MS=${LOSS_LATE_MS:-60}
 ONE_WAY_MS=${LOSS_DELAY_MS:-20}
 OUTDIR=${LOSS_OUT:-$HERE/reports}
+KEEP=${LOSS_KEEP_LOGS:-} # a directory: keep rippd's log and every ripp-load log there
 RIPPD=$BUILD/apps/rippd
 LOADGEN=$BUILD/apps/ripp-load
 
@@ -33,6 +34,7 @@ SCRATCH=$(mktemp -d /tmp/ripp-loss-bench.XXXXXX)
 RIPPD_PID=""
 bench_cleanup() {
 	if [[ -n $RIPPD_PID ]]; then kill -KILL "$RIPPD_PID" 2>/dev/null || true; fi
+	if [[ -n $KEEP ]]; then mkdir -p "$KEEP" && cp "$SCRATCH"/*.log "$KEEP/" 2>/dev/null || true; fi
 	rm -rf "$SCRATCH"
 }
 NETNS_ON_EXIT=bench_cleanup
@@ -57,6 +59,7 @@ load() { # TRANSPORT CALLS SECONDS WARMUP -> JSON line on stdout
 		--ca "$CA" --identity-key "$KEY" --calls "$2" --seconds "$3" --warmup "$4" \
 		--transport "$1" --late-ms "$LATE_MS" --server-pid "$RIPPD_PID" --server-cpu -1 \
 		2>"$SCRATCH/load-$1.log" | tail -n 1
+	if [[ -n $KEEP && $2 -gt 1 ]]; then cp "$SCRATCH/load-$1.log" "$SCRATCH/load-$1-$2-$3-p${CUR_P:-x}.log"; fi
 }
 
 # HTTP/3: a short trial decides whether this build (client and server) has it
@@ -84,6 +87,7 @@ START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 dropped() { echo $(($(netns_loss_dropped "$NS_A") + $(netns_loss_dropped "$NS_B"))); }
 
 for p in $LOSSES; do
+	CUR_P=$p
 	netns_loss_both "$p" || die "nft failed"
 	for t in "${TRANSPORTS[@]}"; do
 		say "loss $p permille: RIPP over $t, $CALLS calls, window $SECS s"
