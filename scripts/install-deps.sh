@@ -10,7 +10,8 @@ libopus-dev libspandsp-dev libsndfile1-dev libsqlite3-dev sqlite3
 libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libtasn1-6-dev
 ngtcp2-client ngtcp2-server nftables iproute2 secsipidx
 libhiredis-dev redis-server
-libcmocka-dev clang-14 libfuzzer-14-dev libclang-rt-14-dev nodejs procps"
+libcmocka-dev clang-14 libfuzzer-14-dev libclang-rt-14-dev nodejs procps
+haproxy nginx-light socat curl"
 
 missing=""
 for p in $PKGS; do

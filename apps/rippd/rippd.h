@@ -72,10 +72,13 @@ void rippd_stir_free(void);
 
 /* Operations endpoints (health.c): GET /healthz (the process serves) and GET /readyz (it
  * takes new calls: not draining, store reachable), for load balancers. Returns true when it
- * took the request. rippd_health_set_draining makes /readyz fail from now on. */
+ * took the request. rippd_health_set_draining makes /readyz fail from now on; so does a file
+ * at the path in RIPPD_MAINTENANCE_FILE while it exists (docs/cluster.md). */
 bool rippd_health_on_request(ripp_xchg *x, const ripp_request *req);
 void rippd_health_set_draining(bool draining);
 bool rippd_health_draining(void);
+/* The store /readyz asks (ripp_store_status_get) whether it can take writes; NULL: none. */
+void rippd_health_set_store(ripp_store *s);
 void rippd_keys_free(rippd_keys *k);
 
 /* Bridging (bridge.c): rippd as a B2BUA. A call arriving on a bridge trunk (leg A) is
