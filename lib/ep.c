@@ -42,6 +42,9 @@ ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void
     if (!ep->cfg.reverse_byways) ep->cfg.reverse_byways = 10;
     if (ep->cfg.reverse_byways > RIPP_MAX_BYWAYS) ep->cfg.reverse_byways = RIPP_MAX_BYWAYS;
     if (!ep->cfg.close_grace) ep->cfg.close_grace = 3 * RIPP_NS_PER_SEC;
+    if (!ep->cfg.ack_timeout) ep->cfg.ack_timeout = 300 * RIPP_NS_PER_MS;
+    if (!ep->cfg.media_timeout) ep->cfg.media_timeout = RIPP_NS_PER_SEC;
+    if (!ep->cfg.recover_window) ep->cfg.recover_window = 5 * RIPP_NS_PER_SEC;
     ep->table_size = 4099;
     ep->table = calloc(ep->table_size, sizeof *ep->table);
     if (!ep->table) {
@@ -89,6 +92,10 @@ void ep_call_free(ripp_ep_call *c)
     for (size_t i = 0; i < c->npending; i++)
         free(c->pending[i]);
     free(c->pending);
+    for (size_t i = 0; i < c->nclog; i++)
+        free(c->clog[i]);
+    free(c->clog);
+    ep_ring_free(c);
     ripp_sched_free(&c->tx);
     if (c->rx_init) ripp_jbuf_free(&c->rx);
     free(c->identity);
@@ -166,6 +173,7 @@ ep_bw *ep_bw_new(ripp_ep_call *c, ripp_xchg *x, enum bw_kind kind)
     b->kind = b->pkind = kind;
     b->sched_idx = -1;
     b->first_event = true;
+    b->gen = c->gen;
     switch (kind) {
     case BW_MEDIA_RX:
         b->p.fp = malloc(sizeof *b->p.fp);
@@ -203,12 +211,22 @@ void ep_bw_detach(ep_bw *b)
         c->bws = b->next;
     if (b->next) b->next->prev = b->prev;
     b->next = b->prev = NULL;
-    if (c->nkind[b->kind]) c->nkind[b->kind]--;
+    if (!b->retired && c->nkind[b->kind]) c->nkind[b->kind]--;
     if (b->kind == BW_MEDIA_TX && b->sched_idx >= 0) {
+        /* a client's frame in flight on a lost byway is sent again (SPEC §7.4) */
+        const ripp_byway *sb = &c->tx.bw[b->sched_idx];
+        if (c->fsm.role == RIPP_ROLE_CLIENT && sb->state == RIPP_BYWAY_BLOCKED)
+            ep_ring_mark_resend(c, sb->inflight_seq);
         ripp_sched_remove_byway(&c->tx, b->sched_idx);
         b->sched_idx = -1;
     }
-    if (b->kind == BW_EV_RX || b->kind == BW_EV_TX) {
+    if (b->draining) { /* retired by a migration, gone before its last ack */
+        b->draining = false;
+        ripp_stats_on_lost(&c->tx.stats, 1);
+        ep_ring_mark_resend(c, b->drain_seq);
+    }
+    if (c->sig_get == b) c->sig_get = NULL;
+    if ((b->kind == BW_EV_RX || b->kind == BW_EV_TX) && !b->retired) {
         if (c->fsm.role == RIPP_ROLE_SERVER) ripp_call_sig_byway_closed(&c->fsm, ep_now(c->ep));
     }
     if (c->put == b) c->put = NULL;
@@ -250,8 +268,12 @@ void ep_call_applied(ripp_ep_call *c, const ripp_event *ev, bool local, ripp_ts 
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
     if (ev->type == RIPP_EV_ACCEPTED && !c->cdr.answer_ms) c->cdr.answer_ms = wall_ms;
     if (ep->hooks.on_event) ep->hooks.on_event(ep->ud, c, ev, local);
-    /* the record follows the state; open-reverse, migrate and tnt do not change it */
-    if (c->fsm.role == RIPP_ROLE_SERVER && (int)c->fsm.state != c->rec.state) ep_persist(c, now);
+    /* A migrated call that ends here after all (the client's end crossed the migrate) is
+     * this instance's to close. */
+    if (c->migrated && c->fsm.state == RIPP_CALL_ENDED) c->migrated = false;
+    /* The record follows every event: the seqs of both directions must be current for an
+     * instance that takes the call over, or it would reuse or replay seqs (D19). */
+    if (c->fsm.role == RIPP_ROLE_SERVER) ep_persist(c, now);
     if (c->fsm.state == RIPP_CALL_ENDED) ep_call_ended(c, now);
 }
 
@@ -266,12 +288,15 @@ int ep_call_on_peer_event(ripp_ep_call *c, const ripp_event *ev, ripp_ts now)
     if (c->fsm.state == RIPP_CALL_ENDED) /* the peer made the ending: it knows */
         c->final_delivered = true;
     ep_call_applied(c, ev, false, now);
+    if (ev->type == RIPP_EV_MIGRATE && c->fsm.role == RIPP_ROLE_CLIENT)
+        ep_client_migrate(c, ev->uri, now);
     return 0;
 }
 
 int ripp_ep_call_send(ripp_ep_call *c, ripp_event *ev, ripp_ts now)
 {
     ripp_ep *ep = c->ep;
+    if (c->migrated) return RIPP_ERR_STATE; /* the call is another instance's now */
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
     int rv = ripp_call_prepare_event(&c->fsm, ev, wall_ms);
     if (rv < 0) return rv;
@@ -362,6 +387,7 @@ void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, si
     if (!c || seq > UINT32_MAX) return;
     ep_media_write_ack(b, (uint32_t)seq); /* every frame is acked, even late ones */
     if (c->fsm.state == RIPP_CALL_ENDED) return;
+    c->last_rx_at = now;
     if (!c->rx_init) {
         /* 40 ms to start: enough for a LAN or loopback without an early adaptation */
         ripp_jbuf_config jc = {.frame_ms = b->hdr.frame_ms,
@@ -389,7 +415,18 @@ int ep_ack_cb(void *ud, const ripp_ack *ack)
 {
     ep_ctx *ctx = ud;
     ep_bw *b = ctx->b;
-    if (b->call && b->sched_idx >= 0) ripp_sched_on_ack(&b->call->tx, b->sched_idx, ack, ctx->now);
+    ripp_ep_call *c = b->call;
+    if (!c) return 0;
+    if (b->sched_idx >= 0) {
+        if (ripp_sched_on_ack(&c->tx, b->sched_idx, ack, ctx->now) == 0 &&
+            c->fsm.role == RIPP_ROLE_CLIENT) {
+            c->last_ack_at = ctx->now;
+            ep_ring_on_ack(c, ack->seq);
+            ep_ring_flush(c, ctx->now);
+        }
+    } else if (b->draining) {
+        ep_drain_ack(b, ack, ctx->now);
+    }
     return 0;
 }
 
@@ -403,6 +440,7 @@ int ep_byway_write(ep_bw *b, const uint8_t *rec, size_t len)
         ripp_log(RIPP_LOG_WARN, "call %s: a media byway cannot take more (%s); reset",
                  b->call ? b->call->id : "-", ripp_strerror(rv));
         b->sched_idx = -1;
+        b->self_reset = true;
         ripp_xchg_reset(b->x, RIPP_XCHG_INTERNAL_ERROR);
     }
     return rv;
@@ -445,6 +483,7 @@ static void abort_byway(void *ud, int idx, void *user)
     (void)idx;
     if (!b) return;
     b->sched_idx = -1;
+    b->self_reset = true;
     ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
 }
 
@@ -463,11 +502,11 @@ const ripp_sched_ops ep_sched_ops_client = {
 int ripp_ep_call_send_frame(ripp_ep_call *c, enum ripp_codec codec, const uint8_t *payload,
                             size_t len, uint32_t skip, ripp_ts now)
 {
-    if (!c->tx.ops || c->fsm.state == RIPP_CALL_ENDED) return RIPP_ERR_STATE;
+    if (!c->tx.ops || c->fsm.state == RIPP_CALL_ENDED || c->migrated) return RIPP_ERR_STATE;
     if (!len || len > RIPP_FRAME_MAX_PAYLOAD) return RIPP_ERR_INVAL;
     if (c->tx.next_seq + skip > UINT32_MAX) return RIPP_ERR_LIMIT;
     c->tx.next_seq += skip; /* the receiver conceals the numbers never sent */
-    int rv = ripp_sched_submit(&c->tx, codec, payload, len, now, ep_wall_us(c->ep), NULL);
+    int rv = ep_tx_submit(c, codec, payload, len, now);
     if (rv == RIPP_ERR_LIMIT) ripp_ep_call_end(c, NULL, now);
     return rv;
 }
@@ -477,7 +516,7 @@ int ripp_ep_call_send_frame(ripp_ep_call *c, enum ripp_codec codec, const uint8_
 void ep_persist(ripp_ep_call *c, ripp_ts now)
 {
     ripp_ep *ep = c->ep;
-    if (!ep->cfg.store) return;
+    if (!ep->cfg.store || c->migrated) return;
     ripp_call_rec *r = &c->rec;
     r->state = c->fsm.state;
     r->last_seq_c2s = c->fsm.last_seq_in;
@@ -513,6 +552,18 @@ ripp_ts ripp_ep_expiry(const ripp_ep *ep)
 static void call_tick(ripp_ep_call *c, ripp_ts now)
 {
     ripp_ep *ep = c->ep;
+    if (c->migrated) { /* the client is leaving: only its last acks are waited for */
+        for (ep_bw *b = c->bws; b; b = b->next)
+            if (b->kind == BW_MEDIA_TX && !b->ended_local &&
+                (b->sched_idx < 0 || c->tx.bw[b->sched_idx].state != RIPP_BYWAY_BLOCKED)) {
+                if (!b->responded)
+                    ripp_xchg_respond(b->x, 204, NULL, 0, true);
+                else
+                    ripp_xchg_end(b->x);
+                b->responded = b->ended_local = true;
+            }
+        return;
+    }
     if (c->fsm.state != RIPP_CALL_ENDED) {
         if (ripp_call_handle_expiry(&c->fsm, now)) {
             ripp_log(RIPP_LOG_INFO, "call %s: no signaling byway for the hold time; ended", c->id);
@@ -529,8 +580,7 @@ static void call_tick(ripp_ep_call *c, ripp_ts now)
             enum ripp_codec codec = RIPP_CODEC_NONE;
             int64_t n = ep->hooks.next_frame(ep->ud, c, &codec, buf, sizeof buf);
             if (n > 0) {
-                int rv =
-                    ripp_sched_submit(&c->tx, codec, buf, (size_t)n, now, ep_wall_us(ep), NULL);
+                int rv = ep_tx_submit(c, codec, buf, (size_t)n, now);
                 if (rv == RIPP_ERR_LIMIT) /* sequence space exhausted (M75) */
                     ripp_ep_call_end(c, NULL, now);
             }
@@ -559,11 +609,19 @@ static ripp_ts run_slot(ripp_ep *ep, unsigned slot, ripp_ts now)
             if (c->fsm.state != RIPP_CALL_ENDED) call_tick(c, now);
         }
         if (c->next_tick <= now) c->next_tick += ((now - c->next_tick) / step + 1) * step;
+        if (c->migrated && (!c->bws || now >= c->migrated_at + ep->cfg.hold_timeout)) {
+            /* released: the instance the client moved to writes the record and the CDR */
+            c->done = true;
+            if (ep->hooks.on_done) ep->hooks.on_done(ep->ud, c);
+            ep_call_free(c);
+            continue;
+        }
         if (c->fsm.state == RIPP_CALL_ENDED) {
             if (!c->done && (!c->bws || now >= c->ended_at + ep->cfg.close_grace)) {
                 c->done = true;
                 /* frames still unacknowledged now will never be: count them lost */
                 ripp_sched_finish(&c->tx);
+                ep_ring_finish(c);
                 if (c->fsm.role == RIPP_ROLE_SERVER) write_cdr(c);
                 if (ep->hooks.on_done) ep->hooks.on_done(ep->ud, c);
             }
@@ -674,6 +732,33 @@ void ripp_ep_call_set_next_hop(ripp_ep_call *c, const char *uri, ripp_ts now)
 const ripp_ep_counters *ripp_ep_counters_get(const ripp_ep *ep)
 {
     return &ep->counters;
+}
+
+bool ripp_ep_call_migrated(const ripp_ep_call *c)
+{
+    return c->migrated;
+}
+const ripp_call_rec *ripp_ep_call_record(const ripp_ep_call *c)
+{
+    return &c->rec;
+}
+bool ripp_ep_draining(const ripp_ep *ep)
+{
+    return ep->draining;
+}
+
+int ripp_ep_drain(ripp_ep *ep, const char *migrate_to_authority, ripp_ts now)
+{
+    int n = 0;
+    ep->draining = true;
+    if (ep->cfg.role != RIPP_ROLE_SERVER) return 0;
+    for (ripp_ep_call *c = ep->calls; c; c = c->next)
+        if (!c->migrated && c->fsm.state >= RIPP_CALL_CREATED &&
+            c->fsm.state != RIPP_CALL_ENDED) {
+            ep_server_migrate(c, migrate_to_authority, now);
+            n += c->migrated;
+        }
+    return n;
 }
 
 int ripp_ep_call_setup_status(const ripp_ep_call *c, char *detail, size_t cap)

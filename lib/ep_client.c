@@ -8,7 +8,10 @@
 #include "ep_internal.h"
 
 #define EP_SETUP_BODY_MAX 8192
-#define EP_REVERSE_REOPEN_MAX 200 /* reverse byways one call may open in its life */
+#define EP_REVERSE_REOPEN_MAX 400 /* reverse byways one call may open in its life */
+#define EP_SUSPECT_WAIT (200 * RIPP_NS_PER_MS)
+#define EP_BACKOFF_START (50 * RIPP_NS_PER_MS) /* P3: 50 ms, factor 2, cap 1 s, jittered */
+#define EP_BACKOFF_CAP RIPP_NS_PER_SEC
 #define EP_GONE_WAIT (500 * RIPP_NS_PER_MS)
 #define EP_SIG_REOPEN_MAX 10 /* signaling GETs one call may reopen in its life */
 
@@ -40,7 +43,7 @@ static ep_bw *client_open(ripp_ep_call *c, const char *method, const char *suffi
     ripp_hdr h[4];
     size_t n = 0;
     h[n++] = (ripp_hdr){"authorization", c->auth};
-    if (c->cookie[0]) h[n++] = (ripp_hdr){"cookie", c->cookie};
+    if (c->cookie[0] && !c->no_cookies) h[n++] = (ripp_hdr){"cookie", c->cookie};
     if (ripp_media) h[n++] = (ripp_hdr){"ripp-media", ripp_media};
     if (kind == BW_EV_TX || kind == BW_EV_RX)
         h[n++] = (ripp_hdr){"content-type", "application/json"};
@@ -168,12 +171,15 @@ static void call_created(ripp_ep_call *c, const char *location, const ripp_hdr *
     c->put = client_open(c, "PUT", "/event", BW_EV_TX, NULL, false);
     if (c->put) {
         ripp_xchg_write(c->put->x, (const uint8_t *)"[", 1);
-        for (size_t i = 0; i < c->npending; i++) {
-            ep_client_send_json(c, c->pending[i], strlen(c->pending[i]));
-            free(c->pending[i]);
+        for (size_t i = 0; i < c->nclog; i++) {
+            if (i) ripp_xchg_write(c->put->x, (const uint8_t *)",", 1);
+            ripp_xchg_write(c->put->x, (const uint8_t *)c->clog[i], strlen(c->clog[i]));
+            c->put->first_event = false;
         }
-        c->npending = 0;
     }
+    c->sig_get = NULL;
+    for (ep_bw *b = c->bws; b; b = b->next)
+        if (b->kind == BW_EV_RX) c->sig_get = b;
     ep->counters.byways_sig += 2;
     for (uint32_t i = 0; i < ep->cfg.reverse_byways; i++)
         open_reverse(c);
@@ -181,24 +187,231 @@ static void call_created(ripp_ep_call *c, const char *location, const ripp_hdr *
         ripp_ep_call_end(c, c->end_pending_reason.present ? &c->end_pending_reason : NULL, now);
 }
 
-/* The signaling GET of a live call is gone (the connection was lost, or the stream reset or
- * ended by the server): it is reopened once (SPEC §7.3, one reconnect attempt); when the
- * attempt fails too, the call is lost, ends locally, and what is left of it is reset. */
-static void sig_lost(ripp_ep_call *c, bool attempt_failed, ripp_ts now)
+/* ---- failure detection and recovery (P3, SPEC §7.2-§7.4, docs/failover.md) ---- */
+
+static uint32_t rand32(ripp_ep *ep)
 {
-    if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
-    if ((!c->sig_reopening || !attempt_failed) && c->sig_reopens < EP_SIG_REOPEN_MAX) {
-        c->sig_reopening = true;
-        c->sig_reopens++;
-        ripp_log(RIPP_LOG_INFO, "call %s: the signaling byway was lost; reopening it", c->id);
-        if (client_open(c, "GET", "/event", BW_EV_RX, NULL, true)) return;
+    uint32_t r = 0;
+    if (ep->cfg.env->random) ep->cfg.env->random(ep->cfg.env->ud, (uint8_t *)&r, sizeof r);
+    return r;
+}
+
+/* A byway of an older generation: no longer counted, no longer a failure trigger. Graceful
+ * (migration): our request bodies end, so that the old instance still gets (and acks) what
+ * is in flight; the GET and the reverse byways are the old instance's to end. Else reset. */
+static void retire(ripp_ep_call *c, ep_bw *b, bool graceful)
+{
+    if (b->retired || b->kind == BW_SETUP || b->kind == BW_DISCARD) return;
+    if (b->kind == BW_MEDIA_TX && b->sched_idx >= 0) {
+        const ripp_byway *sb = &c->tx.bw[b->sched_idx];
+        if (sb->state == RIPP_BYWAY_BLOCKED) {
+            if (graceful) {
+                b->draining = true;
+                b->drain_seq = sb->inflight_seq;
+                b->drain_sent_at = sb->sent_at;
+                b->drain_wall_us = sb->sent_wall_us;
+                ripp_sched_remove_byway(&c->tx, b->sched_idx);
+                if (c->tx.stats.lost) c->tx.stats.lost--; /* not lost: still on its way */
+            } else {
+                ep_ring_mark_resend(c, sb->inflight_seq);
+                ripp_sched_remove_byway(&c->tx, b->sched_idx);
+            }
+        } else {
+            ripp_sched_remove_byway(&c->tx, b->sched_idx);
+        }
+        b->sched_idx = -1;
     }
-    ripp_log(RIPP_LOG_WARN, "call %s: the signaling byway cannot be reopened: the call is lost",
-             c->id);
+    if (c->nkind[b->kind]) c->nkind[b->kind]--;
+    b->retired = true;
+    if (c->put == b) c->put = NULL;
+    if (c->sig_get == b) c->sig_get = NULL;
+    if (graceful) {
+        if ((b->kind == BW_EV_TX || b->kind == BW_MEDIA_TX) && !b->ended_local) {
+            ripp_xchg_end(b->x);
+            b->ended_local = true;
+        }
+    } else {
+        b->self_reset = true;
+        ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
+    }
+}
+
+/* Frames the scheduler had queued (not written) are the newest ones submitted to it: they
+ * are taken back into the failover buffer. */
+static void requeue_sched(ripp_ep_call *c)
+{
+    unsigned q = ripp_sched_queued(&c->tx);
+    if (!q) return;
+    uint64_t hi = c->tx.next_seq;
+    uint32_t marked = 0;
+    for (uint64_t s = hi; s-- > 0 && marked < q && hi - s <= c->ring_cap;) {
+        ep_ring_ent *e = c->ring ? &c->ring[s % c->ring_cap] : NULL;
+        if (!e || e->seq != s || e->state != RE_SENT) continue;
+        ep_ring_mark_resend(c, (uint32_t)s);
+        marked++;
+    }
+    ripp_sched_finish(&c->tx); /* counts them lost; the resend takes that back */
+}
+
+static void new_generation(ripp_ep_call *c, bool graceful, ripp_ts now)
+{
+    c->gen++;
+    c->holding = true;
+    c->recovering = true;
+    c->suspect_at = 0;
+    c->gone_at = 0;
+    ep_bw *next;
+    for (ep_bw *b = c->bws; b; b = next) {
+        next = b->next;
+        retire(c, b, graceful);
+    }
+    requeue_sched(c);
+    c->fail_at = now;
+    c->recover_deadline = now + c->ep->cfg.recover_window;
+    c->attempts = 0;
+    c->next_attempt = RIPP_TS_NEVER;
+}
+
+static void give_up(ripp_ep_call *c, const char *why, ripp_ts now)
+{
+    ripp_log(RIPP_LOG_WARN, "call %s: %s: the call is lost", c->id, why);
+    c->ep->counters.recovery_failed++;
+    c->recovering = false;
+    c->holding = false;
     ripp_call_abandon(&c->fsm, RIPP_OUTCOME_TRANSPORT);
     ep_call_ended(c, now);
-    for (ep_bw *b = c->bws; b; b = b->next)
+    for (ep_bw *b = c->bws; b; b = b->next) {
+        b->self_reset = true;
         ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
+    }
+}
+
+static void schedule_retry(ripp_ep_call *c, ripp_ts now)
+{
+    unsigned k = c->attempts ? c->attempts - 1 : 0;
+    ripp_ts d = k > 5 ? EP_BACKOFF_CAP : EP_BACKOFF_START << k;
+    if (d > EP_BACKOFF_CAP) d = EP_BACKOFF_CAP;
+    /* "equal jitter": half fixed, half random, so that retries neither synchronise nor
+     * come back at once */
+    ripp_ts j = d / 2 + (ripp_ts)(rand32(c->ep) % (uint32_t)(d / 2 / RIPP_NS_PER_US + 1)) *
+                            RIPP_NS_PER_US;
+    if (now + j >= c->recover_deadline) {
+        give_up(c, "no instance answered within the recover window", now);
+        return;
+    }
+    c->next_attempt = now + j;
+}
+
+/* One reconnect attempt: the signaling GET to the call URI. Its 200 re-establishes the
+ * call (recovered); anything else schedules the next attempt. */
+static void attempt(ripp_ep_call *c, ripp_ts now)
+{
+    c->attempts++;
+    c->fo.attempts++;
+    c->next_attempt = RIPP_TS_NEVER;
+    /* A retry goes without the cookies: a sticky balancer may pin them to a dead instance. */
+    if (c->attempts > 1) c->no_cookies = true;
+    ep_bw *b = client_open(c, "GET", "/event", BW_EV_RX, NULL, true);
+    if (b) {
+        c->sig_get = b;
+        return;
+    }
+    schedule_retry(c, now);
+}
+
+static void recovered(ripp_ep_call *c, ripp_ts now)
+{
+    ripp_ep *ep = c->ep;
+    c->recovering = false;
+    c->fo.last_gap = now - c->fail_at;
+    if (c->fo.last_gap > c->fo.max_gap) c->fo.max_gap = c->fo.last_gap;
+    ep->counters.reconnects++;
+    if (c->last_rx_at) c->last_rx_at = now;
+    c->last_ack_at = now;
+    c->put = client_open(c, "PUT", "/event", BW_EV_TX, NULL, false);
+    if (c->put) {
+        ripp_xchg_write(c->put->x, (const uint8_t *)"[", 1);
+        for (size_t i = 0; i < c->nclog; i++) { /* the server drops what it has (D19) */
+            if (i) ripp_xchg_write(c->put->x, (const uint8_t *)",", 1);
+            ripp_xchg_write(c->put->x, (const uint8_t *)c->clog[i], strlen(c->clog[i]));
+            c->put->first_event = false;
+        }
+    }
+    ep->counters.byways_sig += 2;
+    for (uint32_t i = 0; i < ep->cfg.reverse_byways; i++)
+        open_reverse(c);
+    c->holding = false;
+    ripp_log(RIPP_LOG_INFO,
+             "call %s: signaling re-established at %s after %lld ms (attempt %u); %llu frames "
+             "waiting",
+             c->id, c->uri, (long long)(c->fo.last_gap / RIPP_NS_PER_MS), c->attempts,
+             (unsigned long long)c->ring_waiting);
+    ep_ring_flush(c, now);
+}
+
+void ep_client_recover(ripp_ep_call *c, const char *why, ripp_ts now)
+{
+    if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED || c->recovering)
+        return;
+    c->fo.recoveries++;
+    c->ep->counters.recoveries++;
+    if (c->ep->cfg.no_recovery) {
+        give_up(c, why, now);
+        return;
+    }
+    ripp_log(RIPP_LOG_WARN, "call %s: failure (%s); reconnecting", c->id, why);
+    new_generation(c, false, now);
+    /* "at once" (P3), within a few ms of jitter so that the calls of a dead instance do not
+     * all come back in the same instant */
+    c->next_attempt = now + (ripp_ts)(rand32(c->ep) % 20000) * RIPP_NS_PER_US;
+    c->attempts = 0;
+}
+
+/* D30: https, a host name (not an IP literal), the same path, another authority. */
+static bool migrate_uri_ok(const char *cur, const char *nu)
+{
+    if (strncasecmp(nu, "https://", 8) != 0) return false;
+    const char *a = nu + 8, *p = strchr(a, '/');
+    if (!p || p == a || *a == '[') return false;
+    const char *colon = memchr(a, ':', (size_t)(p - a));
+    size_t hl = colon ? (size_t)(colon - a) : (size_t)(p - a);
+    bool ip = true;
+    for (size_t i = 0; i < hl; i++)
+        if (!((a[i] >= '0' && a[i] <= '9') || a[i] == '.')) ip = false;
+    if (ip) return false;
+    const char *ca = strstr(cur, "://");
+    if (!ca) return false;
+    ca += 3;
+    const char *cp = strchr(ca, '/');
+    if (!cp || strcmp(cp, p) != 0) return false;
+    return !((size_t)(cp - ca) == (size_t)(p - a) && strncasecmp(ca, a, (size_t)(p - a)) == 0);
+}
+
+void ep_client_migrate(ripp_ep_call *c, const char *uri, ripp_ts now)
+{
+    if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
+    char target[RIPP_URI_MAX];
+    bool cookies = true;
+    if (!uri || !*uri) {
+        snprintf(target, sizeof target, "%s", c->uri);
+        cookies = false; /* P6: the balancer picks an instance */
+    } else if (!migrate_uri_ok(c->uri, uri)) {
+        ripp_log(RIPP_LOG_WARN,
+                 "call %s: migrateToURI %s refused (D30: https, host name, same path, other "
+                 "authority); reconnecting to %s",
+                 c->id, uri, c->uri);
+        snprintf(target, sizeof target, "%s", c->uri);
+    } else {
+        snprintf(target, sizeof target, "%s", uri);
+    }
+    c->fo.migrations++;
+    bool was = c->recovering;
+    new_generation(c, !was, now);
+    snprintf(c->uri, sizeof c->uri, "%s", target);
+    snprintf(c->fsm.uri, sizeof c->fsm.uri, "%s", target);
+    c->no_cookies = !cookies;
+    ripp_log(RIPP_LOG_INFO, "call %s: migrating to %s", c->id, c->uri);
+    attempt(c, now);
 }
 
 static void setup_failed(ep_bw *b, ripp_ts now)
@@ -240,7 +453,8 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         else if (strcasecmp(hdrs[i].name, "ripp-media") == 0)
             media = hdrs[i].value;
     }
-    if (status == 404 && b->kind != BW_SETUP && c->fsm.state != RIPP_CALL_ENDED) {
+    if (status == 404 && b->kind != BW_SETUP && c->fsm.state != RIPP_CALL_ENDED && !b->retired &&
+        !c->recovering) {
         /* M90: the server no longer has the call. The event that ended it may still be on
          * its way on the signaling GET (responses of other streams can overtake it), so
          * give that a moment unless it is the GET itself that is refused. */
@@ -256,11 +470,32 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         /* else: the problem body follows; judged at its end */
         break;
     case BW_EV_RX:
-        if (status == 200) c->sig_reopening = false; /* (re)connected */
+        if (b == c->sig_get && c->recovering && c->fsm.state != RIPP_CALL_ENDED) {
+            if (status == 200) {
+                take_cookies(c, hdrs, n);
+                recovered(c, now);
+            } else if (status == 404 || status == 401 || status == 403) {
+                c->sig_get = NULL;
+                give_up(c, status == 404 ? "the call is unknown to the instance reached"
+                                         : "the instance reached refuses the token",
+                        now);
+                return;
+            } else {
+                ripp_log(RIPP_LOG_INFO, "call %s: reconnect attempt answered %d", c->id, status);
+                c->sig_get = NULL;
+                retire(c, b, true);
+                schedule_retry(c, now);
+                return;
+            }
+        }
+        if (b->retired) break;
         goto other;
     case BW_MEDIA_RX:
         if (status == 200 && media && ripp_media_hdr_parse(&b->hdr, media, strlen(media)) == 0) {
             b->have_hdr = true;
+        } else if (b->retired) {
+            if (!b->ended_local) ripp_xchg_end(b->x);
+            b->ended_local = true;
         } else {
             if (status != 204 && c->fsm.state != RIPP_CALL_ENDED)
                 ripp_log(status == 404 ? RIPP_LOG_INFO : RIPP_LOG_WARN,
@@ -277,7 +512,7 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         break;
     default:
     other:
-        if (status != 200) {
+        if (status != 200 && !b->retired) {
             if (c->fsm.state != RIPP_CALL_ENDED)
                 ripp_log(status == 404 ? RIPP_LOG_INFO : RIPP_LOG_WARN,
                          "call %s: byway answered %d", c->id, status);
@@ -352,16 +587,30 @@ static void on_end(ripp_xchg *x, void *ud)
         if (!(b->status >= 200 && b->status < 300)) setup_failed(b, ep_now(c->ep));
         return;
     }
-    if (c && c->fsm.state != RIPP_CALL_ENDED)
-        ripp_log(RIPP_LOG_WARN, "call %s: the server ended a byway of a live call", c->id);
+    bool live = c && c->fsm.state >= RIPP_CALL_CREATED && c->fsm.state != RIPP_CALL_ENDED &&
+                !b->retired;
+    enum bw_kind kind = b->kind;
     /* whatever the byway was, end our side so that the stream closes */
     if (!b->ended_local) {
         ripp_xchg_end(x);
         b->ended_local = true;
     }
-    bool sig = c && b->kind == BW_EV_RX;
+    if (b->draining) return; /* its ack may still come */
     ep_bw_detach(b);
-    if (sig) sig_lost(c, false, ep_now(c->ep));
+    if (!live) return;
+    ripp_ts now = ep_now(c->ep);
+    if (kind == BW_EV_RX) {
+        if (c->recovering) {
+            schedule_retry(c, now);
+        } else {
+            /* the event that ended the call would have come before the end of this stream */
+            ep_client_recover(c, "the server ended the signaling byway", now);
+        }
+    } else if ((kind == BW_MEDIA_RX || kind == BW_MEDIA_TX) && !c->recovering && !c->suspect_at) {
+        /* a balancer ending idle streams, or the end of the call whose event is still on its
+         * way on another stream: judged a moment later */
+        c->suspect_at = now + EP_SUSPECT_WAIT;
+    }
 }
 
 static void on_close(ripp_xchg *x, void *ud, int error, uint32_t code)
@@ -370,13 +619,18 @@ static void on_close(ripp_xchg *x, void *ud, int error, uint32_t code)
     ripp_ep_call *c = b->call;
     (void)x;
     (void)code;
-    bool sig = c && b->kind == BW_EV_RX, answered = b->status == 200;
+    bool attempt_gone = c && b == c->sig_get && c->recovering;
+    bool failure = c && error && !b->self_reset && !b->retired && b->kind != BW_SETUP &&
+                   b->kind != BW_DISCARD && c->fsm.state >= RIPP_CALL_CREATED &&
+                   c->fsm.state != RIPP_CALL_ENDED;
     if (c && b->kind == BW_SETUP && !(b->status >= 200 && b->status < 300))
         setup_failed(b, ep_now(b->ep));
-    else if (c && error && c->fsm.state != RIPP_CALL_ENDED)
-        ripp_log(RIPP_LOG_WARN, "call %s: a byway was reset", c->id);
     ep_bw_free(b);
-    if (sig) sig_lost(c, !answered, ep_now(c->ep));
+    if (attempt_gone) {
+        if (c->sig_get == NULL && c->fsm.state != RIPP_CALL_ENDED) schedule_retry(c, ep_now(c->ep));
+    } else if (failure) {
+        ep_client_recover(c, "a byway was reset", ep_now(c->ep));
+    }
 }
 
 static const ripp_xchg_cbs client_cbs = {
@@ -386,17 +640,23 @@ static const ripp_xchg_cbs client_cbs = {
     .on_close = on_close,
 };
 
+/* Every event sent is kept (EP_CLOG_MAX newest) and written again on each new PUT; the
+ * server drops those it has processed (D19). */
 int ep_client_send_json(ripp_ep_call *c, const char *json, size_t len)
 {
-    if (!c->put) {
-        char **np = realloc(c->pending, (c->npending + 1) * sizeof *np);
-        if (!np) return RIPP_ERR_NOMEM;
-        c->pending = np;
-        np[c->npending] = strndup(json, len);
-        if (!np[c->npending]) return RIPP_ERR_NOMEM;
-        c->npending++;
-        return 0;
+    char *copy = strndup(json, len);
+    if (!copy) return RIPP_ERR_NOMEM;
+    if (c->nclog == EP_CLOG_MAX) {
+        free(c->clog[0]);
+        memmove(c->clog, c->clog + 1, (EP_CLOG_MAX - 1) * sizeof *c->clog);
+        c->nclog--;
     }
+    if (!c->clog && !(c->clog = calloc(EP_CLOG_MAX, sizeof *c->clog))) {
+        free(copy);
+        return RIPP_ERR_NOMEM;
+    }
+    c->clog[c->nclog++] = copy;
+    if (!c->put) return 0;
     if (!c->put->first_event) ripp_xchg_write(c->put->x, (const uint8_t *)",", 1);
     c->put->first_event = false;
     return ripp_xchg_write(c->put->x, (const uint8_t *)json, len);
@@ -417,7 +677,10 @@ int ep_client_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *h
         c->ep->counters.byways_fwd++;
     }
     if (!b) return RIPP_ERR_STATE;
-    return ep_byway_write(b, rec, len);
+    int rv = ep_byway_write(b, rec, len);
+    /* the stream is gone (reset under us): the frame waits for the next byways */
+    if (rv < 0) ep_ring_mark_resend(c, c->tx.bw[idx].inflight_seq);
+    return rv;
 }
 
 void ep_client_tick(ripp_ep_call *c, ripp_ts now)
@@ -434,6 +697,30 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
         return;
     }
     if (c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
+    if (c->recovering) {
+        if (c->next_attempt != RIPP_TS_NEVER && now >= c->next_attempt)
+            attempt(c, now);
+        else if (now >= c->recover_deadline)
+            give_up(c, "no instance answered within the recover window", now);
+        return;
+    }
+    ripp_ts oldest = ripp_sched_oldest_inflight(&c->tx);
+    if (oldest != RIPP_TS_NEVER) {
+        ripp_ts since = oldest > c->last_ack_at ? oldest : c->last_ack_at;
+        if (now >= since + c->ep->cfg.ack_timeout) {
+            ep_client_recover(c, "no ack while frames are outstanding", now);
+            return;
+        }
+    }
+    if (c->last_rx_at && now >= c->last_rx_at + c->ep->cfg.media_timeout) { /* D31 */
+        ep_client_recover(c, "no media from the server", now);
+        return;
+    }
+    if (c->suspect_at && now >= c->suspect_at) {
+        c->suspect_at = 0;
+        ep_client_recover(c, "the server ended a media byway", now);
+        return;
+    }
     if (c->gone_at && now >= c->gone_at) {
         ripp_log(RIPP_LOG_WARN, "call %s: the server answers 404: the call is gone", c->id);
         ripp_call_abandon(&c->fsm, RIPP_OUTCOME_TRANSPORT);

@@ -15,6 +15,8 @@
 #define EP_MAX_CATCHUP 25 /* media intervals a late tick makes up for (500 ms) */
 #define EP_PHASES 4       /* slots per media interval that calls are spread over */
 #define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
+#define EP_RING_MS 5000 /* the failover buffer of frames (SPEC §7.4: at least 5 s) */
+#define EP_CLOG_MAX 64  /* client events kept for replay on a new PUT */
 #define EP_JBUF_SLOT 512 /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
 
 enum bw_kind {
@@ -25,6 +27,17 @@ enum bw_kind {
     BW_MEDIA_RX, /* we read frames and write acks (server forward, client reverse) */
     BW_DISCARD,  /* refused or finished: ignore whatever still arrives */
 };
+
+/* A frame of the client's failover buffer (ep_failover.c). */
+enum ring_state { RE_FREE = 0, RE_PENDING, RE_SENT, RE_ACKED };
+typedef struct ep_ring_ent {
+    uint32_t seq;
+    uint8_t state;
+    uint8_t codec;
+    bool resend; /* sent once, its byway lost before the ack: counted lost until resent */
+    uint16_t len, cap;
+    uint8_t *payload;
+} ep_ring_ent;
 
 typedef struct ep_bw {
     struct ep_bw *next, *prev;
@@ -45,6 +58,13 @@ typedef struct ep_bw {
         ripp_ack_parser ap;
         ripp_event_parser ev;
     } p;
+    unsigned gen;       /* the call's byway generation it belongs to (failover) */
+    bool retired;       /* of an older generation: not counted in nkind, no failure trigger */
+    bool self_reset;    /* we reset it: its close is no failure */
+    bool draining;      /* retired forward byway waiting for the ack of drain_seq */
+    uint32_t drain_seq;
+    ripp_ts drain_sent_at;
+    uint64_t drain_wall_us;
     /* client setup: the problem body of a refused POST */
     char *body;
     size_t body_len;
@@ -98,6 +118,29 @@ struct ripp_ep_call {
     char *identity;       /* the Identity header value received (server) or sent (client) */
     bool sig_reopening;   /* client: the signaling GET was lost and is being reopened */
     unsigned sig_reopens; /* client: how often it was */
+    /* failover (ep_failover.c) */
+    unsigned gen;            /* byway generation: +1 at each migrate or recovery */
+    bool holding;            /* client: frames go to the ring only */
+    bool recovering;         /* client: waiting for the new signaling GET's 200 */
+    ep_bw *sig_get;          /* client: the signaling GET of this generation */
+    ripp_ts fail_at;         /* client: when the current recovery began */
+    ripp_ts recover_deadline, next_attempt;
+    unsigned attempts;       /* of the current recovery */
+    ripp_ts last_rx_at;      /* client: last frame received (D31), 0 before any */
+    ripp_ts last_ack_at;     /* client: last ack received */
+    ep_ring_ent *ring;       /* client: failover buffer, indexed by seq % ring_cap */
+    uint32_t ring_cap;
+    uint64_t ring_lo;        /* lowest seq the ring may hold */
+    uint64_t flush_from;     /* lowest seq that may be pending */
+    uint64_t ring_waiting;   /* entries pending (or resend) */
+    ripp_ep_failover fo;
+    char **clog; /* client: events sent, replayed on each new PUT (the server dedups) */
+    size_t nclog;
+    bool migrated; /* server: migrate sent; released once the client has left */
+    ripp_ts migrated_at;
+    bool resumed; /* server: taken over from the store */
+    bool no_cookies; /* client: reconnect without the call's cookies (P6, retries) */
+    ripp_ts suspect_at; /* client: a media byway ended cleanly; a failure unless the call ends */
 };
 
 struct ripp_ep {
@@ -115,6 +158,7 @@ struct ripp_ep {
     ripp_ep_counters counters;
     struct ep_pending *pending; /* call creations waiting for their identity verdict */
     uint64_t next_ticket;
+    bool draining; /* server: ripp_ep_drain was called */
 };
 
 /* What the parsers' callbacks need: the byway and the time of the data's arrival. */
@@ -150,8 +194,21 @@ extern const ripp_sched_ops ep_sched_ops_server, ep_sched_ops_client;
 void ep_server_close_call(ripp_ep_call *c);
 void ep_server_drop_pending(ripp_ep *ep); /* resets the exchanges, calls no hook */
 int ep_server_broadcast(ripp_ep_call *c, const char *json, size_t len);
+void ep_server_migrate(ripp_ep_call *c, const char *authority, ripp_ts now);
+
+/* ep_failover.c */
+int ep_tx_submit(ripp_ep_call *c, enum ripp_codec codec, const uint8_t *payload, size_t len,
+                 ripp_ts now);
+void ep_ring_flush(ripp_ep_call *c, ripp_ts now);
+void ep_ring_on_ack(ripp_ep_call *c, uint32_t seq);
+void ep_ring_mark_resend(ripp_ep_call *c, uint32_t seq);
+void ep_ring_finish(ripp_ep_call *c);
+void ep_ring_free(ripp_ep_call *c);
+void ep_drain_ack(ep_bw *b, const ripp_ack *ack, ripp_ts now);
 
 /* ep_client.c */
+void ep_client_migrate(ripp_ep_call *c, const char *uri, ripp_ts now);
+void ep_client_recover(ripp_ep_call *c, const char *why, ripp_ts now);
 void ep_client_close_call(ripp_ep_call *c);
 int ep_client_send_json(ripp_ep_call *c, const char *json, size_t len);
 void ep_client_tick(ripp_ep_call *c, ripp_ts now);

@@ -23,6 +23,7 @@ static void refusev(ripp_ep *ep, ripp_xchg *x, const char *method, const char *p
     size_t n = 0;
     if (status == 401) extra[n++] = (ripp_hdr){"www-authenticate", "Bearer realm=\"ripp\""};
     if (status == 405) extra[n++] = (ripp_hdr){"allow", "GET"};
+    if (status == 503 && ep->draining) extra[n++] = (ripp_hdr){"retry-after", "1"};
     ripp_xchg_respond_problem(x, &p, extra, n);
     ep->counters.problems++;
     ripp_log(RIPP_LOG_INFO, "%s %s -> %d %s: %s", method, path, status, slug, detail);
@@ -398,6 +399,11 @@ void ep_server_drop_pending(ripp_ep *ep)
 static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const ripp_trunk_rec *t,
                         const char *token_hash, ripp_ts now)
 {
+    if (ep->draining) {
+        refuse(ep, x, req, 503, "draining", 503,
+               "this instance is draining and takes no new calls; retry elsewhere");
+        return;
+    }
     if (req->early_data) { /* D28: call creation is not idempotent */
         refuse(ep, x, req, 425, "too-early", 0, "call creation is refused in early data");
         return;
@@ -599,13 +605,91 @@ static void open_byway(ripp_ep *ep, ripp_ep_call *c, ripp_xchg *x, const ripp_re
     (void)now;
 }
 
+/* P5: a call this instance does not hold is rebuilt from its record, when it is live. */
+static ripp_ep_call *take_over(ripp_ep *ep, const ripp_call_rec *rec, const ripp_request *req,
+                               const ripp_trunk_rec *t, ripp_ts now)
+{
+    ripp_ep_call *c = ep_call_new(ep, rec->id, now);
+    if (!c) return NULL;
+    c->rec = *rec;
+    c->resumed = true;
+    const char *authority = ep->cfg.public_authority ? ep->cfg.public_authority : req->authority;
+    snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s",
+             authority && *authority ? authority : "localhost", c->path);
+    snprintf(c->rec.uri, sizeof c->rec.uri, "%s", c->uri);
+    ripp_call_init(&c->fsm, RIPP_ROLE_SERVER, c->uri, ep->cfg.hold_timeout, now);
+    c->fsm.state = (enum ripp_call_state)rec->state;
+    c->fsm.answered = rec->state == RIPP_CALL_ACTIVE;
+    c->fsm.last_seq_in = rec->last_seq_c2s;
+    c->fsm.next_seq_out = rec->last_seq_s2c >= 0 ? (uint64_t)rec->last_seq_s2c + 1 : 0;
+    if (t->caps_json[0]) ripp_caps_parse(&c->own_caps, t->caps_json, strlen(t->caps_json), NULL);
+    ep_sched_init(c, false, now);
+    /* The old instance may have sent frames after its last write of the record (every 5 s):
+     * the sequence space goes on past every number it can have used, one per interval since
+     * the write, plus a second for relayed frames that skipped numbers. The receiver sees a
+     * gap, which it conceals. */
+    int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
+    int64_t since = rec->updated_ms > 0 && wall_ms > rec->updated_ms ? wall_ms - rec->updated_ms : 0;
+    uint64_t skip = (uint64_t)(since / ep->cfg.frame_ms) + 1000 / ep->cfg.frame_ms;
+    c->tx.next_seq = (uint64_t)(rec->media_seq_s2c + 1) + skip;
+    c->rx_seq_max = rec->media_seq_c2s;
+    ripp_cdr *d = &c->cdr;
+    snprintf(d->call_id, sizeof d->call_id, "%s", rec->id);
+    snprintf(d->trunk_id, sizeof d->trunk_id, "%s", rec->trunk_id);
+    snprintf(d->target, sizeof d->target, "%s", rec->target);
+    snprintf(d->orig_tn, sizeof d->orig_tn, "%s", rec->orig_tn);
+    d->start_ms = rec->created_ms;
+    if (c->fsm.answered) d->answer_ms = rec->created_ms; /* not in the record: approximated */
+    ep_persist(c, now);
+    ep->counters.calls_resumed++;
+    ripp_log(RIPP_LOG_INFO,
+             "call %s taken over from the store (state %s, event seqs c2s %lld s2c %lld, media "
+             "s2c from %llu)",
+             rec->id, ripp_call_state_name(c->fsm.state), (long long)rec->last_seq_c2s,
+             (long long)rec->last_seq_s2c, (unsigned long long)c->tx.next_seq);
+    if (ep->hooks.on_call_resumed) ep->hooks.on_call_resumed(ep->ud, c, t);
+    return c;
+}
+
 static void serve_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const char *id,
                        const char *sub, const char *trunk_id, ripp_ts now)
 {
     ripp_ep_call *c = ep_call_find(ep, id);
-    if (!c) {
-        refuse(ep, x, req, 404, "unknown-call", 481, "no such call");
+    if (c && c->migrated) {
+        refuse(ep, x, req, 503, "migrated", 0, "the call has moved to another instance");
         return;
+    }
+    if (!c) {
+        ripp_call_rec rec;
+        ripp_trunk_rec t;
+        int rv = ep->cfg.store->ops->call_get(ep->cfg.store->impl, id, &rec);
+        if (rv == RIPP_ERR_NOTFOUND || (rv == 0 && rec.state == RIPP_CALL_ENDED)) {
+            refuse(ep, x, req, 404, "unknown-call", 481, "no such call");
+            return;
+        }
+        if (rv < 0) {
+            refuse(ep, x, req, 503, "store-unavailable", 0, "the store did not answer");
+            return;
+        }
+        if (strcmp(rec.trunk_id, trunk_id) != 0) { /* D10 */
+            refuse(ep, x, req, 403, "wrong-trunk", 0,
+                   "the token does not belong to this call's trunk");
+            return;
+        }
+        if (ep->draining) {
+            refuse(ep, x, req, 503, "draining", 0, "this instance is draining");
+            return;
+        }
+        if (rec.state < RIPP_CALL_CREATED ||
+            ep->cfg.store->ops->trunk_get(ep->cfg.store->impl, rec.trunk_id, &t) < 0) {
+            refuse(ep, x, req, 404, "unknown-call", 481, "no such call");
+            return;
+        }
+        c = take_over(ep, &rec, req, &t, now);
+        if (!c) {
+            refuse(ep, x, req, 503, "overloaded", 0, "out of memory");
+            return;
+        }
     }
     if (strcmp(c->rec.trunk_id, trunk_id) != 0) {
         refuse(ep, x, req, 403, "wrong-trunk", 0, "the token does not belong to this call's trunk");
@@ -835,6 +919,28 @@ static const ripp_xchg_cbs server_cbs = {
     .on_end = on_end,
     .on_close = on_close,
 };
+
+/* Graceful migration of one call (SPEC §7.2): media stops here, the record is written with
+ * the migrate event's seq (ep_call_applied), then the client is told. The signaling GETs are
+ * ended after it, so the client sees migrate before the end of the stream. */
+void ep_server_migrate(ripp_ep_call *c, const char *authority, ripp_ts now)
+{
+    if (c->migrated || c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
+    ripp_event ev;
+    ripp_event_init(&ev, RIPP_EV_MIGRATE);
+    if (authority && *authority)
+        snprintf(ev.uri, sizeof ev.uri, "https://%.255s%.200s", authority, c->path);
+    if (ripp_ep_call_send(c, &ev, now) < 0) return;
+    c->migrated = true;
+    c->migrated_at = now;
+    c->ep->counters.calls_migrated++;
+    for (ep_bw *b = c->bws; b; b = b->next)
+        if (b->kind == BW_EV_TX && !b->ended_local) {
+            ripp_xchg_end(b->x);
+            b->ended_local = true;
+        }
+    ripp_log(RIPP_LOG_INFO, "call %s: migrate sent%s%s", c->id, ev.uri[0] ? " to " : "", ev.uri);
+}
 
 /* End every byway of an ended call from our side; the client closes its side. Forward
  * byways and the signaling PUT are answered when the client ends them, so that frames

@@ -6,5 +6,7 @@
 
 /* ripp trunk provision|... (trunk.c) */
 int ripp_cmd_trunk(int argc, char **argv);
+/* ripp admin drain (admin.c) */
+int ripp_cmd_admin(int argc, char **argv);
 
 #endif

@@ -414,6 +414,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "trunk") == 0) return ripp_cmd_trunk(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin") == 0) return ripp_cmd_admin(argc - 1, argv + 1);
     bool is_call = strcmp(cmd, "call") == 0, is_caps = strcmp(cmd, "caps") == 0;
     if (!is_call && !is_caps) {
         fprintf(stderr, "ripp: unknown command '%s'\n%s", cmd, usage_main);

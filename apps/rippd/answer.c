@@ -222,6 +222,42 @@ static void on_call_new(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
     }
 }
 
+/* A call taken over from the store after another instance drained or died (P5): its
+ * per-call state is rebuilt from the trunk's answer mode. Timers restart from now (the
+ * record does not keep them); a bridged call gets no new B leg here (docs/failover.md). */
+static void on_call_resumed(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
+{
+    (void)ud;
+    ripp_ts now = ripp_io_now();
+    app_call *a = calloc(1, sizeof *a);
+    char err[256];
+    if (!a || answer_parse(t->answer, &a->spec, err, sizeof err) < 0) {
+        ripp_log(RIPP_LOG_ERROR, "trunk %s: %s", t->id, a ? err : "out of memory");
+        free(a);
+        return;
+    }
+    ripp_callmedia_config mc = {.peer_caps = *ripp_ep_call_peer_caps(c)};
+    if (a->spec.mode == ANSWER_PLAY) {
+        mc.play_path = a->spec.arg;
+        mc.loop = true;
+    } else if (a->spec.mode != ANSWER_BRIDGE && a->spec.mode != ANSWER_RECORD) {
+        mc.echo = true;
+    }
+    int rv = 0;
+    a->media = ripp_callmedia_new(&mc, &rv, err, sizeof err);
+    if (!a->media) ripp_log(RIPP_LOG_ERROR, "call %s: media: %s", ripp_ep_call_id(c), err);
+    enum ripp_call_state st = ripp_ep_call_fsm(c)->state;
+    if (st == RIPP_CALL_ACTIVE && a->spec.hangup_after > 0)
+        a->hangup_at = now + secs(a->spec.hangup_after);
+    else if (st != RIPP_CALL_ACTIVE && a->spec.mode == ANSWER_RING)
+        a->answer_at = now + secs(a->spec.seconds);
+    else if (st != RIPP_CALL_ACTIVE && a->spec.mode == ANSWER_NOANSWER)
+        a->noanswer_at = now + secs(a->spec.seconds);
+    ripp_ep_call_set_user(c, a);
+    ripp_log(RIPP_LOG_INFO, "call %s resumed on trunk %s (%s)", ripp_ep_call_id(c), t->id,
+             ripp_call_state_name(st));
+}
+
 static void on_tick(void *ud, ripp_ep_call *c, ripp_ts now)
 {
     (void)ud;
@@ -373,4 +409,5 @@ const ripp_ep_hooks rippd_hooks = {
     .on_frame = on_frame,
     .identity_check = identity_check,
     .identity_cancel = identity_cancel,
+    .on_call_resumed = on_call_resumed,
 };

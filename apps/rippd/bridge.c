@@ -103,7 +103,9 @@ static pool *pool_get(const answer_spec *spec, int *err)
         free(p);
         return NULL;
     }
-    ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = ripp_io_env(), .http = p->http};
+    ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = ripp_io_env(), .http = p->http,
+                         /* a lost B leg ends the bridged call at once (no step-4 resume yet) */
+                         .no_recovery = true};
     p->ep = ripp_ep_new(&ec, &b_hooks, p, err);
     if (!p->ep) {
         ripp_http_client_del(p->http);

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ripp/driver.h"
 #include "ripp/h3.h"
+#include "ripp/problem.h"
 #include "ripp/store.h"
 #include "rippd.h"
 
@@ -54,7 +56,10 @@ static const char usage[] =
     "  --help                this text\n"
     "  --version             the version\n"
     "\n"
-    "SIGTERM or SIGINT ends every call with an end event and exits.\n";
+    "SIGTERM or SIGINT ends every call with an end event and exits. SIGUSR1 (or POST\n"
+    "/admin/drain with the configured \"admin_token\") drains: every call is sent migrate\n"
+    "(to \"drain_migrate_to\" when configured), new calls get 503, and rippd exits once\n"
+    "no call is left (after \"drain_timeout_ms\", default 30000, the rest are ended).\n";
 
 /* What rippd can receive beyond the defaults of §5.1 (G.711 A-law must be declared). */
 #define DEFAULT_CAPS "{\"audio/PCMA\":true}"
@@ -74,8 +79,12 @@ static ripp_store *store;
 static ripp_h2_server *server;
 static ripp_h3_server *server3; /* HTTP/3 on the same port number (UDP); NULL with --no-h3 */
 static ripp_driver driver;
-static uv_signal_t sig_term, sig_int;
-static uv_timer_t stop_timer;
+static uv_signal_t sig_term, sig_int, sig_usr1;
+static uv_timer_t stop_timer, drain_timer;
+static char admin_token[256], drain_to[300];
+static long drain_timeout_ms = 30000;
+static ripp_ts drain_deadline;
+static bool draining;
 static ripp_ts stop_deadline;
 static bool stopping;
 
@@ -144,6 +153,13 @@ static int load_config(opts *o, json_t **root_out)
         o->hold_ms = (long)json_integer_value(v);
     if ((v = json_object_get(root, "log_level")) && json_is_string(v) && o->log_level < 0)
         o->log_level = ripp_app_log_level(json_string_value(v));
+    /* graceful migration (docs/failover.md) */
+    if ((v = json_object_get(root, "admin_token")) && json_is_string(v))
+        snprintf(admin_token, sizeof admin_token, "%s", json_string_value(v));
+    if ((v = json_object_get(root, "drain_migrate_to")) && json_is_string(v))
+        snprintf(drain_to, sizeof drain_to, "%s", json_string_value(v));
+    if ((v = json_object_get(root, "drain_timeout_ms")) && json_is_integer(v))
+        drain_timeout_ms = (long)json_integer_value(v);
     *root_out = root;
     return 0;
 }
@@ -249,9 +265,12 @@ static int print_cdr(void *ud, const ripp_cdr *d)
     return 0;
 }
 
+static bool admin_on_request(ripp_xchg *x, const ripp_request *req);
+
 static void on_request(void *ud, ripp_xchg *x, const ripp_request *req)
 {
     (void)ud;
+    if (admin_on_request(x, req)) return;
     if (rippd_health_on_request(x, req)) return;
     if (rippd_stir_on_request(x, req)) return;
     if (rippd_oauth_on_request(x, req)) return;
@@ -287,17 +306,120 @@ static void on_stop_timer(uv_timer_t *t)
     if (ripp_ep_undone_count(app.ep) == 0 || ripp_io_now() >= stop_deadline) finish_stop();
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void begin_stop(const char *why)
 {
-    (void)s;
     if (stopping) return;
     stopping = true;
-    ripp_log(RIPP_LOG_INFO, "signal %d: ending %zu calls", signum, ripp_ep_live_count(app.ep));
+    uv_timer_stop(&drain_timer);
+    uv_close((uv_handle_t *)&drain_timer, NULL);
+    uv_close((uv_handle_t *)&sig_usr1, NULL);
+    ripp_log(RIPP_LOG_INFO, "%s: ending %zu calls", why, ripp_ep_live_count(app.ep));
     ripp_ep_shutdown(app.ep, ripp_io_now());
     ripp_h2_server_shutdown(server);
     if (server3) ripp_h3_server_shutdown(server3);
     stop_deadline = ripp_io_now() + 3 * RIPP_NS_PER_SEC;
     uv_timer_start(&stop_timer, on_stop_timer, 20, 20);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s;
+    char why[32];
+    snprintf(why, sizeof why, "signal %d", signum);
+    begin_stop(why);
+}
+
+/* ---- drain (SPEC §7.2, P6; docs/failover.md) ---- */
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (ripp_ep_undone_count(app.ep) == 0)
+        begin_stop("drained");
+    else if (ripp_io_now() >= drain_deadline)
+        begin_stop("drain timeout");
+}
+
+/* Returns how many calls were sent migrate, or -1 when a drain is under way already. */
+static int start_drain(const char *authority)
+{
+    if (draining || stopping) return -1;
+    draining = true;
+    rippd_health_set_draining(true);
+    int n = ripp_ep_drain(app.ep, authority && *authority ? authority : NULL, ripp_io_now());
+    ripp_log(RIPP_LOG_INFO, "draining: %d calls sent migrate%s%s", n,
+             authority && *authority ? " to " : " (no URI)", authority ? authority : "");
+    drain_deadline = ripp_io_now() + (ripp_ts)drain_timeout_ms * RIPP_NS_PER_MS;
+    uv_timer_start(&drain_timer, on_drain_timer, 50, 50);
+    return n;
+}
+
+static void on_usr1(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    start_drain(drain_to);
+}
+
+static void admin_problem(ripp_xchg *x, int status, const char *slug, const char *detail)
+{
+    ripp_problem p;
+    ripp_problem_set(&p, status, slug, 0, "%s", detail);
+    ripp_hdr h[] = {{"www-authenticate", "Bearer realm=\"rippd-admin\""}};
+    ripp_xchg_respond_problem(x, &p, h, status == 401 ? 1 : 0);
+}
+
+/* POST /admin/drain[?migrate_to=AUTHORITY] with Authorization: Bearer <admin_token>. */
+static bool admin_on_request(ripp_xchg *x, const ripp_request *req)
+{
+    if (strncmp(req->path, "/admin/", 7) != 0) return false;
+    const char *auth = ripp_request_header(req, "authorization");
+    if (!admin_token[0]) {
+        admin_problem(x, 403, "admin-disabled", "no admin_token is configured");
+        return true;
+    }
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        admin_problem(x, 401, "missing-token", "an Authorization: Bearer admin token is required");
+        return true;
+    }
+    const char *tok = auth + 7;
+    size_t tl = strlen(tok), al = strlen(admin_token);
+    unsigned diff = (unsigned)(tl ^ al);
+    for (size_t i = 0; i < tl; i++) /* constant time in the secret's length */
+        diff |= (unsigned)(tok[i] ^ admin_token[i % al]);
+    if (diff) {
+        admin_problem(x, 403, "invalid-token", "the admin token is not valid");
+        return true;
+    }
+    if (strcmp(req->path, "/admin/drain") != 0) {
+        admin_problem(x, 404, "not-found", "no such admin resource");
+        return true;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        admin_problem(x, 405, "method-not-allowed", "POST /admin/drain");
+        return true;
+    }
+    char to[300] = "";
+    snprintf(to, sizeof to, "%s", drain_to);
+    if (req->query && strncmp(req->query, "migrate_to=", 11) == 0) {
+        size_t n = strcspn(req->query + 11, "&");
+        if (n >= sizeof to) n = sizeof to - 1;
+        memcpy(to, req->query + 11, n);
+        to[n] = 0;
+    }
+    int n = start_drain(to);
+    if (n < 0) {
+        admin_problem(x, 409, "already-draining", "a drain is under way");
+        return true;
+    }
+    char body[400];
+    int len = snprintf(body, sizeof body, "{\"draining\":true,\"calls\":%d,\"migrate_to\":\"%s\"}",
+                       n, to);
+    ripp_hdr h[] = {{"content-type", "application/json"}};
+    ripp_xchg_respond(x, 202, h, 1, false);
+    ripp_xchg_write(x, (const uint8_t *)body, (size_t)len);
+    ripp_xchg_end(x);
+    return true;
 }
 
 /* HTTP/2 on TCP and HTTP/3 on UDP with the same port number, so that one authority names
@@ -479,6 +601,7 @@ int main(int argc, char **argv)
     }
     uv_loop_t *loop = uv_default_loop();
     ripp_store_attach_loop(store, loop); /* Redis: call records and CDRs written behind */
+    rippd_health_set_store(store);
     if (rippd_stir_config(config, loop)) goto out;
     ripp_ep_config ec = {
         .role = RIPP_ROLE_SERVER,
@@ -515,6 +638,9 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_init(loop, &sig_usr1);
+    uv_signal_start(&sig_usr1, on_usr1, SIGUSR1);
+    uv_timer_init(loop, &drain_timer);
     uv_timer_init(loop, &stop_timer);
     int port = ripp_h2_server_port(server);
     const char *host = sc.host;

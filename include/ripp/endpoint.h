@@ -77,6 +77,13 @@ typedef struct ripp_ep_hooks {
     int (*identity_check)(void *ud, const ripp_trunk_rec *t, const char *identity,
                           const char *target, uint64_t ticket, ripp_identity_verdict *v);
     void (*identity_cancel)(void *ud, uint64_t ticket);
+    /* Server, optional: a request came for a call this engine did not have, and the call was
+     * rebuilt from its store record (P5: another instance created it, then drained or died).
+     * The state, event seqs, media high-water marks, cookies and token hash are restored;
+     * ripp_ep_call_record() gives the record (next_hop, target). The application re-attaches
+     * its per-call state here (ripp_ep_call_set_user). Without the hook the call goes on
+     * without any (no media of its own). */
+    void (*on_call_resumed)(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t);
 } ripp_ep_hooks;
 
 typedef struct ripp_ep_config {
@@ -95,6 +102,12 @@ typedef struct ripp_ep_config {
     ripp_http_client *http;
     uint32_t reverse_byways; /* opened at once per call, default 10 (>= 10, <= 20) */
     ripp_ts close_grace;     /* after end, exchanges still open are reset; default 3 s */
+    /* client failure detection and recovery (P3, SPEC §7.3, docs/failover.md) */
+    ripp_ts ack_timeout;    /* no ack for this long while frames are outstanding; 300 ms */
+    ripp_ts media_timeout;  /* no frame from the peer this long after the first (D31); 1 s */
+    ripp_ts recover_window; /* reconnect attempts stop this long after the failure; 5 s
+                               (the server's hold time, P2); then the call ends (transport) */
+    bool no_recovery;       /* a failure ends the call at once (the -03 rule is one retry) */
 } ripp_ep_config;
 
 ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void *ud, int *err);
@@ -112,6 +125,36 @@ void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp
 /* The next time ripp_ep_handle_expiry must run; RIPP_TS_NEVER when idle. */
 ripp_ts ripp_ep_expiry(const ripp_ep *ep);
 void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now);
+
+/* Server: graceful migration of every live call (SPEC §7.2, P6): each gets `migrate`, with
+ * migrateToURI = https://<migrate_to_authority><call path> when the authority is given,
+ * else without a URI (the client comes back to the same URI without cookies and the load
+ * balancer picks an instance). Before sending it the engine stops the call's media and
+ * writes the call record, so that the instance the client reaches takes the call over from
+ * the store. From now on call creations are refused (503, Retry-After) and calls this
+ * instance does not hold are not taken over. A migrated call is released (on_done, with
+ * ripp_ep_call_migrated() true; no CDR, no further store writes) once the client has left
+ * its byways, at the latest hold_timeout later. Returns how many calls were sent migrate. */
+int ripp_ep_drain(ripp_ep *ep, const char *migrate_to_authority, ripp_ts now);
+bool ripp_ep_draining(const ripp_ep *ep);
+/* Server: the call was handed to another instance (migrate sent). */
+bool ripp_ep_call_migrated(const ripp_ep_call *c);
+/* Server: the call record as last written (the resumed one, after a takeover). */
+const ripp_call_rec *ripp_ep_call_record(const ripp_ep_call *c);
+
+/* Client: what the failover machinery did for a call. */
+typedef struct ripp_ep_failover {
+    unsigned recoveries;   /* failures detected (reset, end of a byway, no ack, no media) */
+    unsigned migrations;   /* migrate events followed */
+    unsigned attempts;     /* reconnect attempts (signaling GETs) in all */
+    uint64_t frames;       /* distinct media frames produced (sequence numbers used) */
+    uint64_t resent;       /* frames sent again on new byways (unacknowledged at the failure) */
+    uint64_t buffered_max; /* most frames waiting in the failover buffer at once */
+    uint64_t dropped;      /* frames that fell out of the 5 s buffer unsent */
+    ripp_ts last_gap;      /* failure (or migrate) to signaling re-established, last time */
+    ripp_ts max_gap;
+} ripp_ep_failover;
+void ripp_ep_call_failover(const ripp_ep_call *c, ripp_ep_failover *out);
 
 /* Ends every live call with `end` (reason Q.850 cause 16 text "shutdown"). */
 void ripp_ep_shutdown(ripp_ep *ep, ripp_ts now);
@@ -181,6 +224,11 @@ int ripp_ep_call_setup_status(const ripp_ep_call *c, char *detail, size_t cap);
 typedef struct ripp_ep_counters {
     uint64_t requests, problems, calls_created, calls_ended;
     uint64_t byways_fwd, byways_rev, byways_sig;
+    uint64_t calls_resumed;   /* server: calls taken over from the store */
+    uint64_t calls_migrated;  /* server: calls sent migrate (drain) */
+    uint64_t recoveries;      /* client: failures detected and recovered from or given up */
+    uint64_t reconnects;      /* client: signaling re-established after a failure/migrate */
+    uint64_t recovery_failed; /* client: calls lost after the recover window */
 } ripp_ep_counters;
 const ripp_ep_counters *ripp_ep_counters_get(const ripp_ep *ep);
 

@@ -1,0 +1,481 @@
+/* Calls that survive (SPEC §7, P2, P3, P5, P6) in virtual time: two server engines share one
+ * store; the client's requests reach whichever one the "balancer" (net.server) names.
+ *   - graceful migration with frames in flight: every frame delivered exactly once;
+ *   - crash of the instance: the other takes the call over from the store, the call goes on;
+ *   - failure detection timing (no ack, no media);
+ *   - jittered reconnects of 100 calls; giving up after the recover window. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "fake_http.h"
+#include "../../lib/ep_internal.h"
+#include "ripp/passport.h"
+#include "ripp/store.h"
+
+#define TOKEN "sim-token-0123456789"
+#define MAXSEQ 65536
+
+/* Frames of one direction as the receivers saw them (both server instances count into one
+ * map: a frame delivered to A and again to B is a duplicate). */
+typedef struct rxmap {
+    uint8_t seen[MAXSEQ];
+    uint64_t unique, dups;
+    ripp_ts last_at, max_gap;
+} rxmap;
+
+static rxmap to_srv, to_cli;
+static int resumed;
+static int srv_done, cli_done, cli_lost;
+static bool cli_silent;
+
+static void rx_note(rxmap *m, uint32_t seq, ripp_ts now)
+{
+    if (seq >= MAXSEQ) return;
+    if (m->seen[seq]) {
+        m->dups++;
+        return;
+    }
+    m->seen[seq] = 1;
+    m->unique++;
+    if (m->last_at && now - m->last_at > m->max_gap) m->max_gap = now - m->last_at;
+    m->last_at = now;
+}
+
+static void accept_call(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
+{
+    (void)ud;
+    (void)t;
+    ripp_event ev;
+    ripp_event_init(&ev, RIPP_EV_ACCEPTED);
+    ripp_ep_call_send(c, &ev, fk_current->now);
+}
+static void on_resumed(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
+{
+    (void)ud;
+    (void)c;
+    (void)t;
+    resumed++;
+}
+static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
+                          size_t cap)
+{
+    (void)c;
+    (void)cap;
+    if (ud == &to_srv && cli_silent) return 0; /* ud: the map of the peer's receiver */
+    *codec = RIPP_CODEC_PCMU;
+    memset(buf, 0x55, 160);
+    return 160;
+}
+static void srv_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
+                      const uint8_t *p, size_t len, ripp_ts now)
+{
+    (void)ud;
+    (void)c;
+    (void)codec;
+    (void)p;
+    (void)len;
+    rx_note(&to_srv, seq, now);
+}
+static void cli_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
+                      const uint8_t *p, size_t len, ripp_ts now)
+{
+    (void)ud;
+    (void)c;
+    (void)codec;
+    (void)p;
+    (void)len;
+    rx_note(&to_cli, seq, now);
+}
+static void srv_on_done(void *ud, ripp_ep_call *c)
+{
+    (void)ud;
+    if (!ripp_ep_call_migrated(c)) srv_done++;
+}
+static void cli_on_done(void *ud, ripp_ep_call *c)
+{
+    (void)ud;
+    cli_done++;
+    if (ripp_ep_call_fsm(c)->outcome == RIPP_OUTCOME_TRANSPORT) cli_lost++;
+}
+static int token_hash(void *ud, const char *token, char out[65])
+{
+    (void)ud;
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = token; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    snprintf(out, 65, "%064llx", (unsigned long long)h);
+    return 0;
+}
+
+static const ripp_ep_hooks srv_hooks = {.on_call_new = accept_call,
+                                        .next_frame = next_frame,
+                                        .on_frame = srv_frame,
+                                        .on_done = srv_on_done,
+                                        .token_hash = token_hash,
+                                        .on_call_resumed = on_resumed};
+static const ripp_ep_hooks cli_hooks = {
+    .next_frame = next_frame, .on_frame = cli_frame, .on_done = cli_on_done};
+
+typedef struct world {
+    fk_net net;
+    ripp_env env;
+    ripp_store *store;
+    ripp_ep *a, *b, *client;
+} world;
+
+static ripp_ep *server_new(world *w)
+{
+    int err = 0;
+    ripp_ep_config sc = {.role = RIPP_ROLE_SERVER,
+                         .env = &w->env,
+                         .store = w->store,
+                         .require_identity = false,
+                         .hold_timeout = 5 * RIPP_NS_PER_SEC};
+    ripp_ep *ep = ripp_ep_new(&sc, &srv_hooks, &to_cli, &err);
+    assert_non_null(ep);
+    return ep;
+}
+
+static void world_init(world *w, ripp_ts latency)
+{
+    memset(&to_srv, 0, sizeof to_srv);
+    memset(&to_cli, 0, sizeof to_cli);
+    resumed = srv_done = cli_done = cli_lost = 0;
+    cli_silent = false;
+    fk_init(&w->net, latency, &w->env);
+    int err = 0;
+    w->store = ripp_store_memory_new(&err);
+    assert_non_null(w->store);
+    ripp_trunk_rec t = {.id = "t1", .answer = "echo", .caps_json = "{}"};
+    assert_int_equal(w->store->ops->trunk_put(w->store->impl, &t), 0);
+    char h[65];
+    token_hash(NULL, TOKEN, h);
+    assert_int_equal(w->store->ops->token_add(w->store->impl, "t1", h), 0);
+    w->a = server_new(w);
+    w->b = server_new(w);
+    w->net.server = w->a;
+    ripp_ep_config cc = {.role = RIPP_ROLE_CLIENT, .env = &w->env, .http = &w->net.client};
+    w->client = ripp_ep_new(&cc, &cli_hooks, &to_srv, &err);
+    assert_non_null(w->client);
+}
+
+static void world_free(world *w)
+{
+    (void)fk_run; /* the two-engine runner of fake_http.h; three run here */
+    ripp_ep_del(w->client);
+    if (w->a) ripp_ep_del(w->a);
+    ripp_ep_del(w->b);
+    fk_shutdown(&w->net);
+    ripp_store_close(w->store);
+}
+
+/* Runs the client and whichever servers are alive. */
+static void run(world *w, ripp_ts dt)
+{
+    ripp_ts until = w->net.now + dt;
+    while (w->net.now < until) {
+        ripp_ts t = fk_next(&w->net), e;
+        if ((e = ripp_ep_expiry(w->client)) < t) t = e;
+        if (w->a && (e = ripp_ep_expiry(w->a)) < t) t = e;
+        if ((e = ripp_ep_expiry(w->b)) < t) t = e;
+        if (t > until) t = until;
+        if (t > w->net.now) w->net.now = t;
+        fk_run_due(&w->net);
+        ripp_ep_handle_expiry(w->client, w->net.now);
+        if (w->a) ripp_ep_handle_expiry(w->a, w->net.now);
+        ripp_ep_handle_expiry(w->b, w->net.now);
+        fk_run_due(&w->net);
+    }
+}
+
+static ripp_ep_call *place(world *w)
+{
+    ripp_place_opts o = {.trunk_url = "https://sim.example/trunks/t1",
+                         .token = TOKEN,
+                         .target = "14085551212@e164.arpa"};
+    int err = 0;
+    ripp_ep_call *c = ripp_ep_call_place(w->client, &o, w->net.now, &err);
+    assert_non_null(c);
+    return c;
+}
+
+static void end_and_check(world *w, ripp_ep_call *c)
+{
+    ripp_ep_call_end(c, NULL, w->net.now);
+    run(w, 2500 * RIPP_NS_PER_MS); /* the client forgets it close_grace (3 s) after */
+    assert_int_equal(cli_done, 1);
+    assert_int_equal(cli_lost, 0);
+    assert_int_equal(srv_done, 1); /* ended and recorded at B (A released it, no CDR) */
+}
+
+/* Graceful migration with frames in flight, 20 ms one way: every frame of both directions
+ * is delivered exactly once, none is lost, and no gap exceeds 200 ms. */
+static void migrate_in_flight(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 20 * RIPP_NS_PER_MS);
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC + 7 * RIPP_NS_PER_MS);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    assert_true(ripp_sched_blocked_count(&c->tx) > 0); /* frames in flight at the migrate */
+    char path[128];
+    snprintf(path, sizeof path, "%s", strstr(ripp_ep_call_uri(c), "/call/"));
+    w.net.server = w.b; /* new requests reach B */
+    assert_int_equal(ripp_ep_drain(w.a, "b.sim.example", w.net.now), 1);
+    run(&w, 3 * RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    char want[256];
+    snprintf(want, sizeof want, "https://b.sim.example%s", path);
+    assert_string_equal(ripp_ep_call_uri(c), want);
+    assert_int_equal(resumed, 1);
+    assert_int_equal(ripp_ep_call_count(w.a), 0); /* released */
+    assert_int_equal(ripp_ep_live_count(w.b), 1);
+    ripp_ep_failover fo;
+    ripp_ep_call_failover(c, &fo);
+    assert_int_equal(fo.migrations, 1);
+    assert_int_equal(fo.recoveries, 0);
+    /* the client's frames: each seq reached exactly one instance, none lost */
+    const ripp_stats *st = ripp_ep_call_stats(c);
+    assert_int_equal(to_srv.dups, 0);
+    assert_int_equal(st->lost, 0);
+    assert_int_equal(st->sent - st->acked, ripp_sched_blocked_count(&c->tx)); /* in flight */
+    /* the servers' frames: B goes on after A's last number, no duplicates */
+    assert_int_equal(to_cli.dups, 0);
+    print_message("migrate: client frames %llu (resent %llu), gap to B %lld ms, max arrival gap "
+                  "at the servers %lld ms, at the client %lld ms\n",
+                  (unsigned long long)st->sent, (unsigned long long)fo.resent,
+                  (long long)(fo.max_gap / RIPP_NS_PER_MS),
+                  (long long)(to_srv.max_gap / RIPP_NS_PER_MS),
+                  (long long)(to_cli.max_gap / RIPP_NS_PER_MS));
+    assert_true(fo.max_gap <= 100 * RIPP_NS_PER_MS); /* migrate to GET 200: 2 one-way trips */
+    assert_true(to_srv.max_gap <= 200 * RIPP_NS_PER_MS);
+    end_and_check(&w, c);
+    ripp_ep_call_failover(c, &fo);
+    print_message("migrate, at the end: produced %llu, sent %llu, acked %llu, lost %llu, "
+                  "received by A and B %llu, duplicates %llu\n",
+                  (unsigned long long)fo.frames, (unsigned long long)st->sent,
+                  (unsigned long long)st->acked, (unsigned long long)st->lost,
+                  (unsigned long long)to_srv.unique, (unsigned long long)to_srv.dups);
+    assert_int_equal(st->lost, 0);
+    assert_int_equal(st->sent, st->acked);
+    assert_int_equal(to_srv.unique, st->sent);
+    assert_int_equal(fo.frames, st->sent);
+    assert_int_equal(to_srv.dups, 0);
+    assert_int_equal(to_cli.dups, 0);
+    world_free(&w);
+}
+
+/* The drain refuses new calls with 503. */
+static void drain_refuses_new_calls(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS);
+    ripp_ep_drain(w.a, NULL, w.net.now);
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ENDED);
+    assert_int_equal(ripp_ep_call_setup_status(c, NULL, 0), 503);
+    world_free(&w);
+}
+
+/* Migrate without a URI (P6): same URI, no cookies; the balancer (net.server) picks B. */
+static void migrate_same_uri(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    char uri[256];
+    snprintf(uri, sizeof uri, "%s", ripp_ep_call_uri(c));
+    w.net.server = w.b;
+    ripp_ep_drain(w.a, NULL, w.net.now);
+    run(&w, 2 * RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    assert_string_equal(ripp_ep_call_uri(c), uri);
+    assert_int_equal(resumed, 1);
+    assert_int_equal(to_srv.dups, 0);
+    assert_int_equal(ripp_ep_call_stats(c)->lost, 0);
+    end_and_check(&w, c);
+    world_free(&w);
+}
+
+/* A crash: instance A is gone (its streams reset). The client reconnects, B takes the call
+ * over from the store, the call goes on; frames lost in the gap are counted. */
+static void crash_takeover(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    ripp_ep_call *c = place(&w);
+    run(&w, 2 * RIPP_NS_PER_SEC + 3 * RIPP_NS_PER_MS);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    uint64_t before = to_cli.unique;
+    w.net.server = w.b;
+    ripp_ep_del(w.a);
+    w.a = NULL;
+    run(&w, 3 * RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    assert_int_equal(resumed, 1);
+    ripp_ep_failover fo;
+    ripp_ep_call_failover(c, &fo);
+    assert_int_equal(fo.recoveries, 1);
+    assert_true(to_cli.unique > before + 100); /* B's media reaches the client */
+    assert_true(fo.max_gap <= 100 * RIPP_NS_PER_MS);
+    end_and_check(&w, c);
+    ripp_ep_call_failover(c, &fo);
+    const ripp_stats *st = ripp_ep_call_stats(c);
+    uint64_t missing = 0;
+    for (uint64_t s = 0; s < fo.frames; s++)
+        missing += !to_srv.seen[s];
+    print_message("crash: client frames %llu, sent %llu, acked %llu, resent %llu, missing at "
+                  "the servers %llu, duplicates %llu, lost %llu; reconnected after %lld ms; "
+                  "server frames at the client: %llu, duplicates %llu\n",
+                  (unsigned long long)fo.frames, (unsigned long long)st->sent,
+                  (unsigned long long)st->acked, (unsigned long long)fo.resent,
+                  (unsigned long long)missing, (unsigned long long)to_srv.dups,
+                  (unsigned long long)st->lost, (long long)(fo.max_gap / RIPP_NS_PER_MS),
+                  (unsigned long long)to_cli.unique, (unsigned long long)to_cli.dups);
+    assert_true(fo.resent > 0);  /* the frames in flight went again */
+    assert_int_equal(missing, 0); /* nothing the client produced in the gap was lost */
+    assert_int_equal(st->lost, 0);
+    assert_int_equal(st->sent, st->acked);
+    assert_int_equal(to_cli.dups, 0); /* B numbers its frames past A's */
+    world_free(&w);
+}
+
+static ripp_ts time_to_recovery(world *w, ripp_ts limit)
+{
+    ripp_ts t0 = w->net.now;
+    uint64_t r0 = ripp_ep_counters_get(w->client)->recoveries;
+    while (ripp_ep_counters_get(w->client)->recoveries == r0 && w->net.now < t0 + limit)
+        run(w, RIPP_NS_PER_MS);
+    return w->net.now - t0;
+}
+
+/* P3 timing: no ack for 300 ms while frames are outstanding; no media for 1 s (D31). The
+ * path turns into a black hole (everything takes 100 s). */
+static void detection_timing(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    w.net.latency = 100 * RIPP_NS_PER_SEC;
+    ripp_ts t = time_to_recovery(&w, 3 * RIPP_NS_PER_SEC);
+    print_message("no ack: failure declared %lld ms after the path died\n",
+                  (long long)(t / RIPP_NS_PER_MS));
+    /* the last frame acked left up to 10 ms + one interval before */
+    assert_true(t >= 270 * RIPP_NS_PER_MS && t <= 320 * RIPP_NS_PER_MS);
+    ripp_ep_call_end(c, NULL, w.net.now);
+    world_free(&w);
+
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    cli_silent = true; /* nothing outstanding: only the media guard can tell */
+    c = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    w.net.latency = 100 * RIPP_NS_PER_SEC;
+    t = time_to_recovery(&w, 3 * RIPP_NS_PER_SEC);
+    print_message("no media: failure declared %lld ms after the path died\n",
+                  (long long)(t / RIPP_NS_PER_MS));
+    assert_true(t >= 970 * RIPP_NS_PER_MS && t <= 1030 * RIPP_NS_PER_MS);
+    ripp_ep_call_end(c, NULL, w.net.now);
+    world_free(&w);
+}
+
+/* 100 calls lose their instance; for 1 s nothing answers. Their attempts spread out
+ * (jittered back-off), and every call comes back once B answers. */
+static void reconnect_jitter(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS);
+    enum { N = 100 };
+    ripp_ep_call *calls[N];
+    for (int i = 0; i < N; i++)
+        calls[i] = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ripp_ep_call_fsm(calls[i])->state, RIPP_CALL_ACTIVE);
+    w.net.server = w.b;
+    w.net.refuse = true;
+    ripp_ep_del(w.a);
+    w.a = NULL;
+    unsigned buckets[100] = {0}; /* attempts per 10 ms over the first second */
+    unsigned last = 0;
+    ripp_ts t0 = w.net.now;
+    for (int k = 0; k < 100; k++) {
+        run(&w, 10 * RIPP_NS_PER_MS);
+        unsigned sum = 0;
+        for (int i = 0; i < N; i++) {
+            ripp_ep_failover fo;
+            ripp_ep_call_failover(calls[i], &fo);
+            sum += fo.attempts;
+        }
+        buckets[k] = sum - last;
+        last = sum;
+    }
+    (void)t0;
+    unsigned peak = 0, busy = 0;
+    for (int k = 0; k < 100; k++) {
+        if (buckets[k] > peak) peak = buckets[k];
+        busy += buckets[k] > 0;
+    }
+    print_message("jitter: %u attempts in 1 s by %d calls; peak %u per 10 ms; %u of 100 "
+                  "10-ms slots used\n",
+                  last, N, peak, busy);
+    assert_true(last >= 4 * N);   /* back-off: 50, 100, 200, 400 ms ... */
+    assert_true(peak <= N / 2);   /* never all at once */
+    assert_true(busy >= 40);      /* spread over the window */
+    w.net.refuse = false;
+    run(&w, 2 * RIPP_NS_PER_SEC);
+    int active = 0;
+    for (int i = 0; i < N; i++)
+        active += ripp_ep_call_fsm(calls[i])->state == RIPP_CALL_ACTIVE;
+    assert_int_equal(active, N);
+    assert_int_equal(resumed, N);
+    world_free(&w);
+}
+
+/* Nothing answers for longer than the recover window (5 s): the call ends as a transport
+ * failure, within the window plus the last back-off step. */
+static void give_up_after_window(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS);
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    w.net.refuse = true;
+    ripp_ep_del(w.a);
+    w.a = NULL;
+    ripp_ts t0 = w.net.now;
+    while (ripp_ep_call_fsm(c)->state != RIPP_CALL_ENDED && w.net.now < t0 + 10 * RIPP_NS_PER_SEC)
+        run(&w, 5 * RIPP_NS_PER_MS);
+    ripp_ts took = w.net.now - t0;
+    print_message("give up: the call ended %lld ms after the crash\n",
+                  (long long)(took / RIPP_NS_PER_MS));
+    assert_int_equal(ripp_ep_call_fsm(c)->outcome, RIPP_OUTCOME_TRANSPORT);
+    assert_true(took >= 4 * RIPP_NS_PER_SEC && took <= 5100 * RIPP_NS_PER_MS);
+    run(&w, 4 * RIPP_NS_PER_SEC);
+    assert_int_equal(cli_lost, 1);
+    world_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(migrate_in_flight),  cmocka_unit_test(drain_refuses_new_calls),
+        cmocka_unit_test(migrate_same_uri),   cmocka_unit_test(crash_takeover),
+        cmocka_unit_test(detection_timing),   cmocka_unit_test(reconnect_jitter),
+        cmocka_unit_test(give_up_after_window),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
