@@ -158,6 +158,7 @@ static int conn_start(h3_client *cl, h3_conn *c, const struct sockaddr *remote, 
     ngtcp2_settings st;
     ngtcp2_settings_default(&st);
     st.initial_ts = h3_now();
+    st.cc_algo = H3_CC_ALGO;
     st.handshake_timeout = o->handshake_timeout;
     st.max_stream_window = 6 * (uint64_t)o->stream_window;
     st.max_window = 4 * (uint64_t)H3_CONN_WINDOW;

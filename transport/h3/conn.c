@@ -451,7 +451,11 @@ static void close_liberr(h3_conn *c, int liberr)
     ngtcp2_connection_close_error e;
     ngtcp2_connection_close_error_default(&e);
     ngtcp2_connection_close_error_set_transport_error_liberr(&e, liberr, NULL, 0);
-    ripp_log(RIPP_LOG_INFO, "h3: %s: %s; closing", c->host, ngtcp2_strerror(liberr));
+    if (liberr == NGTCP2_ERR_CALLBACK_FAILURE && c->fail_why[0])
+        ripp_log(RIPP_LOG_INFO, "h3: %s: %s (%s); closing", c->host, ngtcp2_strerror(liberr),
+                 c->fail_why);
+    else
+        ripp_log(RIPP_LOG_INFO, "h3: %s: %s; closing", c->host, ngtcp2_strerror(liberr));
     h3_conn_close_with(c, &e);
 }
 
@@ -576,19 +580,9 @@ void h3_conn_flush(h3_conn *c)
     if (c->closing || c->free_pending || !c->qc) return;
     if (ngtcp2_conn_is_in_closing_period(c->qc) || ngtcp2_conn_is_in_draining_period(c->qc)) return;
     c->busy++;
+    c->rx_unflushed = 0;
     h3_owner *o = c->owner;
-    if (!o->server) {
-        h3_stream *st = c->streams;
-        while (st && !c->closing) {
-            h3_stream *next = st->next;
-            if (st->id < 0 && st->reset_pending)
-                h3_stream_finish(st, RIPP_ERR_CLOSED, st->reset_code);
-            else if (st->id < 0 && c->goaway_recv)
-                h3_stream_finish(st, RIPP_ERR_CLOSED, 0x7); /* refused: never sent */
-            st = next;
-        }
-        if (!c->closing) h3_conn_open_pending(c);
-    }
+    if (!o->server) h3_conn_open_pending(c); /* only the queues of unopened requests */
     bool more = false;
     if (!c->closing && flush_pend(c)) more = write_loop(c);
     if (!c->closing && c->sock && c->sock->refused && c->sock->on_refused) {
@@ -666,6 +660,7 @@ void h3_conn_on_datagram(h3_conn *c, const struct sockaddr *from, socklen_t from
     if (c->closing || c->free_pending) goto out;
     if (rv == 0) {
         h3_conn_mark_dirty(c);
+        if (++c->rx_unflushed >= H3_RX_FLUSH_EVERY) h3_conn_flush(c);
         goto out;
     }
     switch (rv) {
@@ -689,9 +684,12 @@ void h3_conn_on_datagram(h3_conn *c, const struct sockaddr *from, socklen_t from
         break;
     }
     default:
-        if (c->cerr.error_code)
-            h3_conn_close_with(c, &c->cerr); /* a callback chose the code */
-        else
+        if (c->cerr.error_code) {
+            /* a callback chose the code */
+            ripp_log(RIPP_LOG_INFO, "h3: %s: %s%s%s%s; closing", c->host, ngtcp2_strerror(rv),
+                     c->fail_why[0] ? " (" : "", c->fail_why, c->fail_why[0] ? ")" : "");
+            h3_conn_close_with(c, &c->cerr);
+        } else
             close_liberr(c, rv);
         break;
     }
@@ -772,6 +770,14 @@ int h3_conn_setup_http(h3_conn *c)
         const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(c->qc);
         nghttp3_conn_set_max_client_streams_bidi(c->h3, p->initial_max_streams_bidi);
     }
+    /* nghttp3 bounds the QPACK decoder instructions waiting to be written (section
+     * acknowledgements, stream cancellations) at 20 bytes per concurrent stream, at least 100
+     * streams, and fails the whole connection with QPACK_FATAL beyond. Requests that start
+     * and are reset by the hundred between two writes (byways aborted under load) pass 2000
+     * bytes: size it for the streams a connection really carries. */
+    size_t maxconc =
+        o->max_streams > H3_DEFAULT_MAX_STREAMS ? o->max_streams : H3_DEFAULT_MAX_STREAMS;
+    nghttp3_conn_set_max_concurrent_streams(c->h3, maxconc);
     int64_t ctrl, qenc, qdec;
     if (ngtcp2_conn_open_uni_stream(c->qc, &ctrl, NULL) != 0 ||
         nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
@@ -803,13 +809,22 @@ void h3_conn_goaway(h3_conn *c)
 
 /* ---- ngtcp2 callbacks ---- */
 
+/* Every callback failure says why (it closes the connection with ERR_CALLBACK_FAILURE): at
+ * debug level at once, and in the closing message. */
+static int cb_fail(h3_conn *c, const char *cb, int64_t id, const char *why)
+{
+    snprintf(c->fail_why, sizeof c->fail_why, "%s, stream %lld: %s", cb, (long long)id, why);
+    ripp_log(RIPP_LOG_DEBUG, "h3: %s: callback failure: %s", c->host, c->fail_why);
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
 static int cb_recv_stream_data(ngtcp2_conn *qc, uint32_t flags, int64_t id, uint64_t offset,
                                const uint8_t *data, size_t len, void *ud, void *sud)
 {
     (void)offset;
     (void)sud;
     h3_conn *c = ud;
-    if (c->closing) return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (c->closing) return cb_fail(c, "recv_stream_data", id, "connection closing");
     if (!c->h3) {
         ngtcp2_conn_extend_max_stream_offset(qc, id, len);
         ngtcp2_conn_extend_max_offset(qc, len);
@@ -817,13 +832,13 @@ static int cb_recv_stream_data(ngtcp2_conn *qc, uint32_t flags, int64_t id, uint
     }
     nghttp3_ssize n =
         nghttp3_conn_read_stream(c->h3, id, data, len, (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
-    if (c->closing) return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (c->closing) return cb_fail(c, "recv_stream_data", id, "closed by a stream callback");
     if (n < 0) {
         ripp_log(RIPP_LOG_INFO, "h3: %s: stream %lld: %s", c->host, (long long)id,
                  nghttp3_strerror((int)n));
         ngtcp2_connection_close_error_set_application_error(
             &c->cerr, nghttp3_err_infer_quic_app_error_code((int)n), NULL, 0);
-        return NGTCP2_ERR_CALLBACK_FAILURE;
+        return cb_fail(c, "recv_stream_data", id, nghttp3_strerror((int)n));
     }
     /* Body bytes are counted in recv_data; this is the framing nghttp3 consumed. */
     ngtcp2_conn_extend_max_stream_offset(qc, id, (uint64_t)n);
@@ -839,7 +854,8 @@ static int cb_acked_stream_data_offset(ngtcp2_conn *qc, int64_t id, uint64_t off
     (void)sud;
     h3_conn *c = ud;
     if (!c->h3) return 0;
-    return nghttp3_conn_add_ack_offset(c->h3, id, datalen) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    int rv = nghttp3_conn_add_ack_offset(c->h3, id, datalen);
+    return rv == 0 ? 0 : cb_fail(c, "acked_stream_data_offset", id, nghttp3_strerror(rv));
 }
 
 static int cb_stream_close(ngtcp2_conn *qc, uint32_t flags, int64_t id, uint64_t code, void *ud,
@@ -856,7 +872,25 @@ static int cb_stream_close(ngtcp2_conn *qc, uint32_t flags, int64_t id, uint64_t
             ngtcp2_conn_extend_max_streams_bidi(qc, 1);
         return 0;
     }
-    return rv == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    if (rv == 0) return 0;
+    if (rv == NGHTTP3_ERR_H3_CLOSED_CRITICAL_STREAM) /* a connection error (RFC 9114 6.2.1) */
+        ngtcp2_connection_close_error_set_application_error(
+            &c->cerr, nghttp3_err_infer_quic_app_error_code(rv), NULL, 0);
+    return cb_fail(c, "stream_close", id, nghttp3_strerror(rv));
+}
+
+/* The peer reset the stream or asked us to stop sending: nghttp3 stops reading it and queues
+ * a QPACK Stream Cancellation. Only running out of memory is worth the connection; anything
+ * else concerns this stream alone, which is going away anyway. */
+static int shutdown_read(h3_conn *c, const char *cb, int64_t id)
+{
+    if (!c->h3) return 0;
+    int rv = nghttp3_conn_shutdown_stream_read(c->h3, id);
+    if (rv == 0) return 0;
+    if (rv == NGHTTP3_ERR_NOMEM) return cb_fail(c, cb, id, nghttp3_strerror(rv));
+    ripp_log(RIPP_LOG_DEBUG, "h3: %s: %s, stream %lld: %s (ignored)", c->host, cb, (long long)id,
+             nghttp3_strerror(rv));
+    return 0;
 }
 
 static int cb_stream_reset(ngtcp2_conn *qc, int64_t id, uint64_t final_size, uint64_t code,
@@ -866,10 +900,7 @@ static int cb_stream_reset(ngtcp2_conn *qc, int64_t id, uint64_t final_size, uin
     (void)final_size;
     (void)code;
     (void)sud;
-    h3_conn *c = ud;
-    if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, id) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
+    return shutdown_read(ud, "stream_reset", id);
 }
 
 static int cb_stream_stop_sending(ngtcp2_conn *qc, int64_t id, uint64_t code, void *ud, void *sud)
@@ -877,10 +908,7 @@ static int cb_stream_stop_sending(ngtcp2_conn *qc, int64_t id, uint64_t code, vo
     (void)qc;
     (void)code;
     (void)sud;
-    h3_conn *c = ud;
-    if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, id) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
+    return shutdown_read(ud, "stream_stop_sending", id);
 }
 
 static int cb_extend_max_remote_streams_bidi(ngtcp2_conn *qc, uint64_t max, void *ud)
@@ -905,8 +933,8 @@ static int cb_extend_max_stream_data(ngtcp2_conn *qc, int64_t id, uint64_t max, 
     (void)max;
     (void)sud;
     h3_conn *c = ud;
-    if (c->h3 && nghttp3_conn_unblock_stream(c->h3, id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
+    int rv = c->h3 ? nghttp3_conn_unblock_stream(c->h3, id) : 0;
+    return rv == 0 ? 0 : cb_fail(c, "extend_max_stream_data", id, nghttp3_strerror(rv));
 }
 
 static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
@@ -920,14 +948,15 @@ static int cb_get_new_connection_id(ngtcp2_conn *qc, ngtcp2_cid *cid, uint8_t *t
 {
     (void)qc;
     h3_conn *c = ud;
-    if (!c->owner) return NGTCP2_ERR_CALLBACK_FAILURE;
-    if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) < 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (!c->owner) return cb_fail(c, "get_new_connection_id", -1, "no owner");
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) < 0)
+        return cb_fail(c, "get_new_connection_id", -1, "random");
     cid->datalen = cidlen;
     if (ngtcp2_crypto_generate_stateless_reset_token(token, c->owner->secret,
                                                      sizeof c->owner->secret, cid) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
+        return cb_fail(c, "get_new_connection_id", -1, "stateless reset token");
     if (c->owner->role->cid_new && c->owner->role->cid_new(c, cid) < 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
+        return cb_fail(c, "get_new_connection_id", -1, "out of memory");
     return 0;
 }
 
@@ -943,15 +972,17 @@ static int cb_handshake_completed(ngtcp2_conn *qc, void *ud)
 {
     h3_conn *c = ud;
     c->handshake_done = true;
-    if (!c->owner) return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (!c->owner) return cb_fail(c, "handshake_completed", -1, "no owner");
     if (!c->owner->server && c->early_attempt &&
         !(gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_EARLY_DATA)) {
         ripp_log(RIPP_LOG_INFO, "h3: %s refused early data; sending again", c->host);
-        if (ngtcp2_conn_early_data_rejected(qc) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
-        if (h3_conn_setup_http(c) < 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+        if (ngtcp2_conn_early_data_rejected(qc) != 0)
+            return cb_fail(c, "handshake_completed", -1, "early data rejection");
+        if (h3_conn_setup_http(c) < 0)
+            return cb_fail(c, "handshake_completed", -1, "HTTP/3 setup after 0-RTT refusal");
     }
     if (c->owner->role->handshake_done && c->owner->role->handshake_done(c) < 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
+        return cb_fail(c, "handshake_completed", -1, "role hook");
     h3_conn_mark_dirty(c);
     return 0;
 }
@@ -960,7 +991,7 @@ static int cb_recv_tx_key(ngtcp2_conn *qc, ngtcp2_crypto_level level, void *ud)
 {
     (void)qc;
     if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION) return 0;
-    return h3_conn_setup_http(ud) < 0 ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
+    return h3_conn_setup_http(ud) < 0 ? cb_fail(ud, "recv_tx_key", -1, "HTTP/3 setup") : 0;
 }
 
 static int cb_recv_rx_key(ngtcp2_conn *qc, ngtcp2_crypto_level level, void *ud)
@@ -968,7 +999,7 @@ static int cb_recv_rx_key(ngtcp2_conn *qc, ngtcp2_crypto_level level, void *ud)
     h3_conn *c = ud;
     if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION) return 0;
     if (c->h3 && !ngtcp2_conn_get_early_data_rejected(qc)) return 0;
-    return h3_conn_setup_http(c) < 0 ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
+    return h3_conn_setup_http(c) < 0 ? cb_fail(c, "recv_rx_key", -1, "HTTP/3 setup") : 0;
 }
 
 /* The server refused 0-RTT: the streams sent early are gone; send them again. */

@@ -315,6 +315,7 @@ static void accept_conn(ripp_h3_server *s, const struct sockaddr *from, socklen_
     ngtcp2_settings st;
     ngtcp2_settings_default(&st);
     st.initial_ts = h3_now();
+    st.cc_algo = H3_CC_ALGO;
     st.token = hd.token;
     st.handshake_timeout = o->handshake_timeout;
     st.max_stream_window = 6 * (uint64_t)o->stream_window;

@@ -191,19 +191,52 @@ h3_stream *h3_stream_alloc(h3_conn *c)
     return st;
 }
 
+/* The connection's queues of unopened client requests: doubly linked, O(1) both ways. */
+static void queue_heads(h3_conn *c, uint8_t q, h3_stream ***head, h3_stream ***tail)
+{
+    *head = q == H3_Q_RESET ? &c->rst_head : &c->pend_head;
+    *tail = q == H3_Q_RESET ? &c->rst_tail : &c->pend_tail;
+}
+
 static void queue_remove(h3_stream *st)
 {
-    if (!st->queued) return;
-    h3_conn *c = st->conn;
-    h3_stream **pp = &c->pend_head, *prev = NULL;
-    while (*pp && *pp != st) {
-        prev = *pp;
-        pp = &(*pp)->qnext;
+    if (st->qlist == H3_Q_NONE) return;
+    h3_stream **head, **tail;
+    queue_heads(st->conn, st->qlist, &head, &tail);
+    if (st->qprev)
+        st->qprev->qnext = st->qnext;
+    else
+        *head = st->qnext;
+    if (st->qnext)
+        st->qnext->qprev = st->qprev;
+    else
+        *tail = st->qprev;
+    st->qprev = st->qnext = NULL;
+    st->qlist = H3_Q_NONE;
+}
+
+static void queue_push(h3_stream *st, uint8_t q, bool front)
+{
+    h3_stream **head, **tail;
+    queue_heads(st->conn, q, &head, &tail);
+    st->qlist = q;
+    if (front) {
+        st->qprev = NULL;
+        st->qnext = *head;
+        if (*head)
+            (*head)->qprev = st;
+        else
+            *tail = st;
+        *head = st;
+    } else {
+        st->qnext = NULL;
+        st->qprev = *tail;
+        if (*tail)
+            (*tail)->qnext = st;
+        else
+            *head = st;
+        *tail = st;
     }
-    if (*pp) *pp = st->qnext;
-    if (c->pend_tail == st) c->pend_tail = prev;
-    st->qnext = NULL;
-    st->queued = false;
 }
 
 void h3_stream_unlink(h3_stream *st)
@@ -373,6 +406,7 @@ static int x_reset(ripp_xchg *x, uint32_t code)
     if (st->id < 0) {
         /* Not opened yet: the close is delivered from the next flush, never from here. */
         queue_remove(st);
+        queue_push(st, H3_Q_RESET, false);
         st->reset_pending = true;
         h3_conn_mark_dirty(c);
         return 0;
@@ -434,12 +468,7 @@ h3_stream *h3_stream_new_request(h3_conn *c, const nghttp3_nv *nva, size_t nnv, 
     st->end_queued = end;
     st->early_ok = early_ok;
     st->delivered = true; /* the user holds it from now on */
-    st->queued = true;
-    if (c->pend_tail)
-        c->pend_tail->qnext = st;
-    else
-        c->pend_head = st;
-    c->pend_tail = st;
+    queue_push(st, H3_Q_OPEN, false);
     h3_conn_mark_dirty(c);
     return st;
 }
@@ -458,11 +487,8 @@ void h3_stream_requeue(h3_stream *st)
     st->hblob = NULL;
     st->hlen = st->hcap = st->hcount = 0;
     st->hdr_overflow = false;
-    if (st->queued) return;
-    st->queued = true;
-    st->qnext = c->pend_head;
-    c->pend_head = st;
-    if (!c->pend_tail) c->pend_tail = st;
+    if (st->qlist != H3_Q_NONE) return;
+    queue_push(st, H3_Q_OPEN, true);
 }
 
 static bool may_open(h3_conn *c, const h3_stream *st)
@@ -473,7 +499,16 @@ static bool may_open(h3_conn *c, const h3_stream *st)
 
 void h3_conn_open_pending(h3_conn *c)
 {
-    if (!c->h3 || c->closing || c->goaway_recv) return;
+    while (c->rst_head && !c->closing) {
+        h3_stream *st = c->rst_head;
+        h3_stream_finish(st, RIPP_ERR_CLOSED, st->reset_code); /* unlinks it */
+    }
+    if (c->goaway_recv) {
+        while (c->pend_head && !c->closing)
+            h3_stream_finish(c->pend_head, RIPP_ERR_CLOSED, 0x7); /* refused: never sent */
+        return;
+    }
+    if (!c->h3 || c->closing) return;
     h3_stream *st = c->pend_head;
     while (st && !c->closing) {
         h3_stream *next = st->qnext;
@@ -487,7 +522,7 @@ void h3_conn_open_pending(h3_conn *c)
         queue_remove(st);
         if (rv != 0) {
             h3_stream_finish(st, RIPP_ERR_CLOSED, 0);
-            st = next;
+            st = c->pend_head; /* its on_close may have changed the queue */
             continue;
         }
         bool body = !(st->end_queued && st->out.written == 0);
@@ -497,7 +532,7 @@ void h3_conn_open_pending(h3_conn *c)
             ripp_log(RIPP_LOG_INFO, "h3: request to %s: %s", c->host, nghttp3_strerror(rv));
             ngtcp2_conn_shutdown_stream(c->qc, id, NGHTTP3_H3_INTERNAL_ERROR);
             h3_stream_finish(st, RIPP_ERR_CLOSED, 0);
-            st = next;
+            st = c->pend_head;
             continue;
         }
         st->id = id;

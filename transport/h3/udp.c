@@ -109,6 +109,15 @@ void h3_sock_close(h3_sock *s)
 
 unsigned h3_udp_eagain_every;
 
+void h3_sock_pause(h3_sock *s, bool paused)
+{
+    if (s->closing) return;
+    if (paused)
+        uv_poll_stop(&s->poll);
+    else
+        uv_poll_start(&s->poll, s->want_write ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_poll);
+}
+
 static int send_one(h3_sock *s, const struct sockaddr *to, socklen_t tolen, const uint8_t *data,
                     size_t len, size_t gso_size)
 {
