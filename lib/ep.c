@@ -354,6 +354,20 @@ void ripp_ep_shutdown(ripp_ep *ep, ripp_ts now)
             ripp_ep_call_end(c, &r, now);
 }
 
+size_t ripp_ep_end_trunk_calls(ripp_ep *ep, const char *trunk_id, ripp_ts now)
+{
+    ripp_reason r = {.present = true, .cause = 16};
+    snprintf(r.protocol, sizeof r.protocol, "Q.850");
+    snprintf(r.text, sizeof r.text, "trunk deleted");
+    size_t n = 0;
+    for (ripp_ep_call *c = ep->calls; c; c = c->next)
+        if (c->fsm.state != RIPP_CALL_ENDED && c->fsm.state != RIPP_CALL_IDLE &&
+            c->fsm.state != RIPP_CALL_SETUP_SENT && strcmp(c->rec.trunk_id, trunk_id) == 0 &&
+            ripp_ep_call_end(c, &r, now) == 0)
+            n++;
+    return n;
+}
+
 /* ---- media ---- */
 
 void ep_sched_init(ripp_ep_call *c, bool can_open, ripp_ts now)

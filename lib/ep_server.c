@@ -213,18 +213,51 @@ static int format_uuid4(ripp_ep *ep, char out[37])
 
 /* ---- trunk resources ---- */
 
-static void serve_caps(ripp_ep *ep, ripp_xchg *x, const ripp_trunk_rec *t)
+/* Does an If-None-Match value name etag (RFC 9110 §13.1.2: weak comparison, or "*")? */
+static bool etag_matches(const char *inm, const char *etag)
 {
+    size_t el = strlen(etag);
+    for (const char *p = inm; *p;) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (*p == '*') return true;
+        if (p[0] == 'W' && p[1] == '/') p += 2;
+        size_t n = strcspn(p, ",");
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == el && strncmp(p, etag, el) == 0) return true;
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+/* D13: capAdv carries a strong ETag (a hash of the document) and max-age=3600; a client
+ * that re-fetches with If-None-Match gets 304 when nothing changed. */
+static void serve_caps(ripp_ep *ep, ripp_xchg *x, const ripp_request *req,
+                       const ripp_trunk_rec *t)
+{
+    (void)ep;
     ripp_caps caps;
     ripp_caps_init_default(&caps);
     if (t->caps_json[0]) ripp_caps_parse(&caps, t->caps_json, strlen(t->caps_json), NULL);
     char body[4096];
     int64_t n = ripp_caps_emit(&caps, body, sizeof body);
     if (n < 0) n = snprintf(body, sizeof body, "{}");
+    uint64_t h64 = 14695981039346656037ull; /* FNV-1a: an identity, not a secret */
+    for (int64_t i = 0; i < n; i++)
+        h64 = (h64 ^ (uint8_t)body[i]) * 1099511628211ull;
+    char etag[24];
+    snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)h64);
     /* private: the request may have carried its token in the URI (RFC 6750 §2.3) */
     ripp_hdr h[] = {{"content-type", "application/json"},
-                    {"cache-control", "private, max-age=3600"}};
-    ripp_xchg_respond(x, 200, h, 2, false);
+                    {"cache-control", "private, max-age=3600"},
+                    {"etag", etag}};
+    const char *inm = ripp_request_header(req, "if-none-match");
+    if (inm && etag_matches(inm, etag)) {
+        ripp_xchg_respond(x, 304, h + 1, 2, true);
+        return;
+    }
+    ripp_xchg_respond(x, 200, h, 3, false);
     ripp_xchg_write(x, (const uint8_t *)body, (size_t)n);
     ripp_xchg_end(x);
 }
@@ -416,6 +449,20 @@ static void create_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, cons
     }
     if (!target_valid(target)) {
         refuse(ep, x, req, 400, "bad-target", 484, "target must be user@domain");
+        return;
+    }
+    uint32_t retry_after = 1;
+    if (ep->hooks.admit_call && ep->hooks.admit_call(ep->ud, t, now, &retry_after) < 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", retry_after ? retry_after : 1);
+        ripp_problem p;
+        ripp_problem_set(&p, 429, "too-many-calls", 503,
+                         "trunk %s: the calls-per-second limit is reached", t->id);
+        ripp_hdr h = {"retry-after", ra};
+        ripp_xchg_respond_problem(x, &p, &h, 1);
+        ep->counters.problems++;
+        ripp_log(RIPP_LOG_INFO, "%s %s -> 429 too-many-calls: retry after %s s", req->method,
+                 req->path, ra);
         return;
     }
     const char *identity = ripp_request_header(req, "identity");
@@ -780,7 +827,7 @@ void ripp_ep_on_request(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, ripp
             return;
         }
         if (nseg == 3 && strcmp(seg[2], "capAdv") == 0 && strcmp(req->method, "GET") == 0)
-            serve_caps(ep, x, &t);
+            serve_caps(ep, x, req, &t);
         else if (nseg == 3 && strcmp(seg[2], "calls") == 0 && strcmp(req->method, "POST") == 0)
             create_call(ep, x, req, &t, hash, now);
         else if (nseg == 3 && (strcmp(seg[2], "capAdv") == 0 || strcmp(seg[2], "calls") == 0))

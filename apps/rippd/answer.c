@@ -391,6 +391,12 @@ static int identity_check(void *ud, const ripp_trunk_rec *t, const char *identit
     return rippd_stir_check(t, identity, target, ticket, v);
 }
 
+static int admit_call(void *ud, const ripp_trunk_rec *t, ripp_ts now, uint32_t *retry_after_s)
+{
+    (void)ud;
+    return rippd_limits_admit(t->id, now, retry_after_s);
+}
+
 static void identity_cancel(void *ud, uint64_t ticket)
 {
     (void)ud;
@@ -409,5 +415,6 @@ const ripp_ep_hooks rippd_hooks = {
     .on_frame = on_frame,
     .identity_check = identity_check,
     .identity_cancel = identity_cancel,
+    .admit_call = admit_call,
     .on_call_resumed = on_call_resumed,
 };

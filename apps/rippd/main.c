@@ -35,6 +35,8 @@ static const char usage[] =
     "  --public-authority H  host[:port] of the call URIs (default: the request's)\n"
     "  --set-cookie VALUE    a Set-Cookie value sent with every call creation, e.g. an\n"
     "                        instance cookie for a sticky load balancer\n"
+    "  --max-cps N           calls per second each trunk accepts (token bucket, burst N);\n"
+    "                        more get 429 with Retry-After (default: no limit)\n"
     "  --hold-timeout MS     end a call after this long without a signaling byway\n"
     "                        (default 5000; 1000 is the strict -03 value)\n"
     "  --answer MODE         answer mode of the --dev trunk: echo, play:FILE, record:DIR,\n"
@@ -46,11 +48,16 @@ static const char usage[] =
     "  --identity-pub FILE   public key (PEM) the --dev trunk verifies PASSporTs with\n"
     "                        (default: the one --dev makes), or stir / stir:accept to verify\n"
     "                        them with STIR certificates (the \"stir\" configuration)\n"
-    "  --dev                 development mode: makes a self-signed certificate, an identity\n"
-    "                        key pair and a trunk, listens on --listen (default 127.0.0.1,\n"
-    "                        also named in the certificate) and prints one JSON\n"
+    "  --dev                 development mode: makes a self-signed certificate and an\n"
+    "                        identity key pair (or reuses those of --state-dir) and a new\n"
+    "                        trunk, listens on --listen (default 127.0.0.1, also named in\n"
+    "                        a certificate it makes) and prints one JSON\n"
     "                        line {\"trunk\",\"token\",\"ca\",\"identity_key\"} on stdout\n"
-    "  --state-dir DIR       where --dev keeps its files (default: a new /tmp/rippd-dev-*)\n"
+    "  --state-dir DIR       where --dev keeps its files (default: a new /tmp/rippd-dev-*);\n"
+    "                        a cert.pem + key.pem and an identity.pem + identity.pub.pem\n"
+    "                        found there are used as they are, so that instances sharing\n"
+    "                        the directory, or a restarted one, serve the same certificate\n"
+    "                        (its rippd.db is the default --db)\n"
     "  --cdrs                print the CDRs of --db as JSON lines and exit\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --help                this text\n"
@@ -70,6 +77,7 @@ typedef struct opts {
     const char *bridge_token, *bridge_ca, *identity_pub;
     int port;
     long hold_ms;
+    double max_cps; /* default calls-per-second limit of every trunk; 0: none */
     bool dev, cdrs, no_h3;
     int log_level;
 } opts;
@@ -151,6 +159,8 @@ static int load_config(opts *o, json_t **root_out)
         o->port = (int)json_integer_value(v);
     if ((v = json_object_get(root, "hold_timeout_ms")) && json_is_integer(v) && !o->hold_ms)
         o->hold_ms = (long)json_integer_value(v);
+    if ((v = json_object_get(root, "max_cps")) && json_is_number(v) && !o->max_cps)
+        o->max_cps = json_number_value(v);
     if ((v = json_object_get(root, "log_level")) && json_is_string(v) && o->log_level < 0)
         o->log_level = ripp_app_log_level(json_string_value(v));
     /* graceful migration (docs/failover.md) */
@@ -188,6 +198,10 @@ static int config_trunks(json_t *root)
         if (!id || !ik)
             return die("config: every trunk needs %s",
                        "\"id\" and \"identity_key\" (or \"identity\": \"stir\" / \"stir:accept\")");
+        json_t *cps = json_object_get(t, "max_cps");
+        if (cps && (!json_is_number(cps) || json_number_value(cps) < 0))
+            return die("trunk %s: max_cps must be a number >= 0", id);
+        if (cps && rippd_limits_set(id, json_number_value(cps)) < 0) return die("%s", "no memory");
         json_t *caps = json_object_get(t, "caps");
         char *caps_s = caps ? json_dumps(caps, JSON_COMPACT) : NULL;
         int rv = add_trunk(id, NULL, answer ? answer : "echo", ik, caps_s ? caps_s : DEFAULT_CAPS);
@@ -229,9 +243,17 @@ static int dev_setup(opts *o, char *trunk_id, size_t idcap, char *token, size_t 
      * namespace, say), so that clients can verify it there. */
     const char *names[] = {"127.0.0.1", "::1", "localhost", o->listen};
     size_t n_names = o->listen && strcmp(o->listen, "127.0.0.1") && strcmp(o->listen, "::1") ? 4 : 3;
-    if (ripp_tls_make_selfsigned(cert, key, names, n_names) < 0)
-        return die("cannot make a certificate in %s", dir);
-    if (ripp_es256_generate(ipriv, ipub) < 0) return die("cannot make an identity key in %s", dir);
+    /* A certificate and key, or an identity key pair, already in the directory are kept:
+     * instances sharing a state directory, or a restarted one, serve the same certificate
+     * and accept the same callers. */
+    if (access(cert, R_OK) != 0 || access(key, R_OK) != 0) {
+        if (ripp_tls_make_selfsigned(cert, key, names, n_names) < 0)
+            return die("cannot make a certificate in %s", dir);
+    }
+    if (access(ipriv, R_OK) != 0 || access(ipub, R_OK) != 0) {
+        if (ripp_es256_generate(ipriv, ipub) < 0)
+            return die("cannot make an identity key in %s", dir);
+    }
     o->cert = cert;
     o->key = key;
     if (!o->db) o->db = db;
@@ -288,6 +310,7 @@ static void finish_stop(void)
     /* the engine first: it resets what is still open while the binding can take it */
     ripp_ep_del(app.ep);
     app.ep = NULL;
+    rippd_oauth_set_engine(NULL);
     rippd_stir_free();
     rippd_bridge_free();
     ripp_h2_server_del(server);
@@ -466,6 +489,7 @@ int main(int argc, char **argv)
                                              {"db", required_argument, 0, 'd'},
                                              {"public-authority", required_argument, 0, 'A'},
                                              {"hold-timeout", required_argument, 0, 'H'},
+                                             {"max-cps", required_argument, 0, 'M'},
                                              {"set-cookie", required_argument, 0, 'S'},
                                              {"answer", required_argument, 0, 'a'},
                                              {"bridge-token", required_argument, 0, 'T'},
@@ -506,6 +530,12 @@ int main(int argc, char **argv)
         case 'A':
             o.public_authority = optarg;
             break;
+        case 'M': {
+            char *rest;
+            o.max_cps = strtod(optarg, &rest);
+            if (*rest || o.max_cps < 0) return die("--max-cps: a number >= 0, not %s", optarg);
+            break;
+        }
         case 'H':
             o.hold_ms = strtol(optarg, &end, 10);
             if (*end || o.hold_ms < 100)
@@ -577,6 +607,7 @@ int main(int argc, char **argv)
         return 0;
     }
     int status = 1;
+    rippd_limits_set_default(o.max_cps);
     if (config && config_trunks(config)) goto out;
     if (rippd_oauth_config(config, store)) goto out;
     if (o.dev) {
@@ -622,6 +653,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rippd_stir_set_engine(app.ep);
+    rippd_oauth_set_engine(app.ep);
     ripp_h2_server_config sc = {
         .host = o.listen ? o.listen : "127.0.0.1",
         .port = o.dev && !o.port ? 0 : (o.port ? o.port : 8443),
@@ -672,6 +704,7 @@ out:
     rippd_bridge_free();
     rippd_keys_free(app.keys);
     rippd_oauth_free();
+    rippd_limits_free();
     if (server) ripp_h2_server_del(server);
     ripp_h3_server_del(server3);
     ripp_store_close(store);

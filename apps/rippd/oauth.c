@@ -244,6 +244,11 @@ static int cfg_template(json_t *t)
     return bad ? cfg_fail("trunk_template caps or answer invalid", NULL) : 0;
 }
 
+void rippd_oauth_set_engine(ripp_ep *ep)
+{
+    oa.ep = ep;
+}
+
 int rippd_oauth_config(json_t *root, ripp_store *store)
 {
     oa.store = store;

@@ -39,6 +39,7 @@ typedef struct oa_state {
     char answer[512], caps_json[4096], identity_pub[1024]; /* the trunk template */
     char public_authority[256];
     uint8_t csrf_key[32];
+    ripp_ep *ep; /* ends the calls of a deleted trunk */
 } oa_state;
 
 extern oa_state oa;

@@ -389,6 +389,8 @@ void oa_trunk_delete(oa_req *r)
         oa_problem(r, 503, "store-unavailable", NULL, "the store did not answer");
         return;
     }
-    ripp_log(RIPP_LOG_INFO, "trunk %s: deleted with its tokens and consumer trunk", r->trunk_id);
+    size_t ended = oa.ep ? ripp_ep_end_trunk_calls(oa.ep, r->trunk_id, ripp_io_now()) : 0;
+    ripp_log(RIPP_LOG_INFO, "trunk %s: deleted with its tokens and consumer trunk; %zu calls ended",
+             r->trunk_id, ended);
     oa_empty(r, 204);
 }

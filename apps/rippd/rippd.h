@@ -55,6 +55,7 @@ struct json_t;
 int rippd_oauth_config(struct json_t *root, ripp_store *store);
 bool rippd_oauth_on_request(ripp_xchg *x, const ripp_request *req);
 void rippd_oauth_free(void);
+void rippd_oauth_set_engine(ripp_ep *ep); /* DELETE {trunk} ends the trunk's calls (D12) */
 
 /* STIR verification service (stir.c). rippd_stir_config reads the "stir" object of the
  * configuration (root may be NULL); returns 0 or 1 after printing the reason. Trunks whose
@@ -69,6 +70,13 @@ int rippd_stir_check(const ripp_trunk_rec *t, const char *identity, const char *
 void rippd_stir_cancel(uint64_t ticket);
 bool rippd_stir_on_request(ripp_xchg *x, const ripp_request *req);
 void rippd_stir_free(void);
+
+/* Calls-per-second limits per trunk (limits.c): token buckets; a trunk without its own limit
+ * gets the default (0: none). rippd_limits_admit is the engine's admit_call hook. */
+void rippd_limits_set_default(double cps);
+int rippd_limits_set(const char *trunk, double cps);
+int rippd_limits_admit(const char *trunk, ripp_ts now, uint32_t *retry_after_s);
+void rippd_limits_free(void);
 
 /* Operations endpoints (health.c): GET /healthz (the process serves) and GET /readyz (it
  * takes new calls: not draining, store reachable), for load balancers. Returns true when it

@@ -77,6 +77,11 @@ typedef struct ripp_ep_hooks {
     int (*identity_check)(void *ud, const ripp_trunk_rec *t, const char *identity,
                           const char *target, uint64_t ticket, ripp_identity_verdict *v);
     void (*identity_cancel)(void *ud, uint64_t ticket);
+    /* Server, optional: admission of a call creation on trunk t (after authentication,
+     * before the identity check), e.g. a calls-per-second limit. Return 0 to admit, or
+     * RIPP_ERR_LIMIT with *retry_after_s set: the creation is refused with 429 and
+     * Retry-After. */
+    int (*admit_call)(void *ud, const ripp_trunk_rec *t, ripp_ts now, uint32_t *retry_after_s);
     /* Server, optional: a request came for a call this engine did not have, and the call was
      * rebuilt from its store record (P5: another instance created it, then drained or died).
      * The state, event seqs, media high-water marks, cookies and token hash are restored;
@@ -156,6 +161,9 @@ typedef struct ripp_ep_failover {
 } ripp_ep_failover;
 void ripp_ep_call_failover(const ripp_ep_call *c, ripp_ep_failover *out);
 
+/* Server: ends every live call of a trunk with `end` (Q.850 cause 16, "trunk deleted": D12,
+ * DELETE {trunk}). Returns how many. */
+size_t ripp_ep_end_trunk_calls(ripp_ep *ep, const char *trunk_id, ripp_ts now);
 /* Ends every live call with `end` (reason Q.850 cause 16 text "shutdown"). */
 void ripp_ep_shutdown(ripp_ep *ep, ripp_ts now);
 size_t ripp_ep_call_count(const ripp_ep *ep); /* calls not yet forgotten */
