@@ -30,7 +30,11 @@ static int bridge_parse(const char *s, answer_spec *out, char *err, size_t errca
     snprintf(out->transport, sizeof out->transport, "h2");
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (tok == buf) {
+        if (tok == buf && (strcmp(tok, "consumer") == 0 || strncmp(tok, "consumer=", 9) == 0)) {
+            /* the consumer trunk registered for a provider trunk (PUT consumerTrunk): this
+             * call's own trunk, or the one named */
+            snprintf(out->arg, sizeof out->arg, "%.*s", (int)(sizeof out->arg - 1), tok);
+        } else if (tok == buf) {
             if (strncmp(tok, "https://", 8) != 0 || !strstr(tok + 8, "/trunks/")) {
                 snprintf(err, errcap, "bridge:URL needs https://host[:port]/trunks/ID");
                 return -1;
@@ -56,7 +60,8 @@ static int bridge_parse(const char *s, answer_spec *out, char *err, size_t errca
             return -1;
         }
     }
-    if (!out->arg[0] || !out->token[0]) {
+    bool consumer = strncmp(out->arg, "consumer", 8) == 0;
+    if (!out->arg[0] || (!out->token[0] && !consumer)) {
         snprintf(err, errcap, "bridge:URL needs token=TOKEN (--bridge-token)");
         return -1;
     }

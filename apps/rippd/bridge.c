@@ -128,9 +128,30 @@ static void bridge_free(bridge *br)
     free(br);
 }
 
-bridge *rippd_bridge_start(ripp_ep_call *a, const answer_spec *spec, ripp_ts now)
+bridge *rippd_bridge_start(ripp_ep_call *a, const answer_spec *given, ripp_ts now)
 {
     int rv = 0;
+    const answer_spec *spec = given;
+    answer_spec to_consumer;
+    if (strncmp(given->arg, "consumer", 8) == 0) {
+        /* inbound: the consumer trunk registered with PUT {trunk}/consumerTrunk, called with
+         * the consumerToken (SPEC §6.2) */
+        const char *pt = given->arg[8] == '=' ? given->arg + 9 : ripp_ep_call_cdr(a)->trunk_id;
+        ripp_store *st = ripp_ep_store(ripp_ep_call_ep(a));
+        ripp_consumer_rec cr;
+        if (!st || !st->ops->consumer_get || st->ops->consumer_get(st->impl, pt, &cr) < 0) {
+            ripp_log(RIPP_LOG_WARN, "call %s: bridge: trunk %s has no consumer trunk registered",
+                     ripp_ep_call_id(a), pt);
+            send_failed(a, 480, now);
+            return NULL;
+        }
+        to_consumer = *given;
+        snprintf(to_consumer.arg, sizeof to_consumer.arg, "%.*s", (int)(sizeof to_consumer.arg - 1),
+                 cr.uri);
+        snprintf(to_consumer.token, sizeof to_consumer.token, "%.*s",
+                 (int)(sizeof to_consumer.token - 1), cr.token);
+        spec = &to_consumer;
+    }
     bridge *br = calloc(1, sizeof *br);
     pool *pl = br ? pool_get(spec, &rv) : NULL;
     if (!pl) {
