@@ -2,7 +2,8 @@
 # rolling-upgrade.sh NEW_RIPPD - replaces every running instance of the cluster, one by one:
 # the replacement starts in a free balancer slot with the new binary, must answer /readyz
 # and pass HAProxy's check, takes the old instance's weight, and only then is the old one
-# drained and stopped (deploy/slot.sh stop). The cluster is $RIPP_CLUSTER_ENV
+# drained and stopped (deploy/slot.sh stop; with RIPP_ADMIN_TOKEN its calls are sent
+# migrate to the replacement's own balancer route). The cluster is $RIPP_CLUSTER_ENV
 # (cluster.env.example). Exits non-zero, leaving the old instance in place, when a
 # replacement does not come up.
 set -eu
@@ -24,6 +25,6 @@ for old in $old_slots; do
     "$D/slot.sh" stop "$slot" || true
     exit 1
   fi
-  "$D/slot.sh" stop "$old"
+  "$D/slot.sh" stop "$old" "$slot"
 done
 echo "rolling-upgrade: done: $("$D/slot.sh" list | tr '\n' ' ')" >&2

@@ -4,8 +4,10 @@
 #   slot.sh start SLOT [BINARY] [WEIGHT]  start rippd (BINARY, default $RIPPD_BIN) on the
 #                                         slot's port, wait for its /readyz, then put it
 #                                         into the balancer with WEIGHT (default 1)
-#   slot.sh stop SLOT                     take it out of rotation (drain), stop it, wait
-#                                         until it has exited, free the slot
+#   slot.sh stop SLOT [TO_SLOT]           take it out of rotation (drain), stop it, wait
+#                                         until it has exited, free the slot; with TO_SLOT
+#                                         and RIPP_ADMIN_TOKEN its calls are sent migrate
+#                                         to TO_SLOT's own balancer route
 #   slot.sh list                          the slots with a running instance
 #
 # The cluster comes from $RIPP_CLUSTER_ENV (see cluster.env.example). Every wait is bounded.
@@ -48,8 +50,20 @@ start() {
   say "$slot: $bin on port $port, in rotation (weight $weight)"
 }
 
+# drain_to SLOT PID TO_SLOT: POST /admin/drain?migrate_to=<TO_SLOT's balancer route>. A
+# call told to move without a URI reconnects without its cookie, and the balancer, which
+# routes each request by itself, may give its GET to one instance and its byways to another
+# (both take it over). The route port of TO_SLOT (use-server by destination port) sends all
+# of them to the one instance.
+drain_to() {
+  port=$(slot_var RIPP_PORT "$1") to="$RIPP_PUBLIC_HOST:$(slot_var RIPP_LB_PORT "$3")"
+  "${RIPP_CLI:-ripp}" admin drain --url "https://127.0.0.1:$port" --token "$RIPP_ADMIN_TOKEN" \
+    --migrate-to "$to" --ca "$RIPP_BACKEND_CA" >/dev/null &&
+    say "$1: drained, its calls sent to $to"
+}
+
 stop() {
-  slot=$1
+  slot=$1 to_slot=${2:-}
   pid=$(cat "$RIPP_RUN_DIR/$slot.pid" 2>/dev/null || true)
   "$D/lbctl.sh" drain "$slot"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -62,8 +76,13 @@ stop() {
     else
       sig=TERM secs=30
     fi
-    say "$slot: SIG$sig to $pid"
-    kill -s "$sig" "$pid"
+    if [ "$sig" = USR1 ] && [ -n "$to_slot" ] && [ -n "${RIPP_ADMIN_TOKEN:-}" ] &&
+      drain_to "$slot" "$pid" "$to_slot"; then
+      :
+    else
+      say "$slot: SIG$sig to $pid"
+      kill -s "$sig" "$pid"
+    fi
     n=$((secs * 5))
     while kill -0 "$pid" 2>/dev/null; do
       n=$((n - 1))
@@ -88,7 +107,7 @@ stop() {
 
 case "${1:-}" in
 start) shift; start "$@" ;;
-stop) stop "$2" ;;
+stop) stop "$2" "${3:-}" ;;
 list) for f in "$RIPP_RUN_DIR"/*.pid; do
     [ -f "$f" ] || continue
     s=$(basename "$f" .pid)
