@@ -155,7 +155,27 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
             return RIPP_ERR_LATE;
         }
     }
-    if ((uint64_t)seq - jb->next_seq >= cap) return RIPP_ERR_LIMIT;
+    if ((uint64_t)seq - jb->next_seq >= cap) {
+        /* Two consecutive frames at least two windows ahead are a jump in the sender's
+         * numbering (another instance took the call over and numbers past the old one, or a
+         * backlog flushed after an outage): start again from them, as RFC 3550 A.1 resyncs
+         * after a jump. One stray frame alone changes nothing. */
+        bool jump = (uint64_t)seq - jb->next_seq >= 2 * (uint64_t)cap;
+        if (jump && jb->resync_pending && seq == jb->resync_seq + 1) {
+            for (uint32_t i = 0; i < cap; i++)
+                jb->slots[i].used = false;
+            jb->stored = 0;
+            jb->started = false;
+            jb->played = false;
+            jb->have_last = false;
+            jb->resync_pending = false;
+            return ripp_jbuf_put(jb, seq, codec, payload, len, now);
+        }
+        jb->resync_pending = jump;
+        jb->resync_seq = seq;
+        return RIPP_ERR_LIMIT;
+    }
+    jb->resync_pending = false;
     ripp_jbuf_slot *sl = &jb->slots[seq % cap];
     if (sl->used && sl->seq == seq) {
         if (jb->stats) jb->stats->rx_duplicates++;

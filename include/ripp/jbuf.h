@@ -50,6 +50,8 @@ typedef struct ripp_jbuf {
     enum ripp_codec last_codec; /* of the last frame played */
     uint8_t out[1500];          /* copy handed to pop() */
     ripp_stats *stats;          /* receiver counters are written here (may be NULL) */
+    uint32_t resync_seq;        /* a frame far ahead of the window (see ripp_jbuf_put) */
+    bool resync_pending;
 } ripp_jbuf;
 
 /* Zero fields of cfg take defaults. Returns 0, RIPP_ERR_NOMEM or RIPP_ERR_INVAL (frame_ms
