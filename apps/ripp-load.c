@@ -8,7 +8,14 @@
  * clock at reception (rx_time_us), and the wall clock at which the engine asked for the
  * frame is kept per call and sequence number (every frame next_frame returns takes the
  * next sequence number of the call, from 0). The difference includes any time the frame
- * waited in the scheduler's congestion queue, and the clock offset between the hosts. */
+ * waited in the scheduler's congestion queue, and the clock offset between the hosts.
+ *
+ * With --setup-rate R it measures call setups instead: it places R calls per second, spread
+ * evenly, each with a freshly signed PASSporT (the trunk key, or a SHAKEN PASSporT of an STI
+ * certificate with --sti-cert), waits for its 201 and `accepted`, keeps it up with media
+ * for --hold seconds and ends it; over the window it measures the calls completed and
+ * failed (by class), the setup latency (start of signing to `accepted`) and the server's
+ * and its own CPU per setup. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -28,6 +35,7 @@
 #include "ripp/io.h"
 #include "ripp/media.h"
 #include "ripp/owdhist.h"
+#include "ripp/stir.h"
 #include "ripp/transport.h"
 
 #define EXIT_FAIL 1
@@ -48,6 +56,10 @@
 #define FAIL_SHOWN 5
 #define TXRING 128 /* send times kept per call: 2.56 s, beyond the 1 s stall timeout */
 #define LATE_MS_DEFAULT 60
+#define RATE_MAX_CALLS 2000000 /* calls one setup-rate run may place */
+#define PACER_MS 1             /* the setup-rate pacer's tick */
+#define RATE_CONN_CALLS 250    /* setup-rate: one connection per this many calls up at once */
+#define ORIG_TN_DEFAULT "15550000000"
 #ifndef LOG_SHOWN
 #define LOG_SHOWN 20 /* engine messages printed; the rest are only counted */
 #endif
@@ -55,6 +67,8 @@
 static const char usage_text[] =
     "usage: ripp-load --trunk URL --token T --ca FILE --identity-key PEM --calls N\n"
     "                 --seconds S [options]\n"
+    "       ripp-load --trunk URL --token T --ca FILE --identity-key PEM --setup-rate R\n"
+    "                 --seconds S [--hold S] [options]\n"
     "\n"
     "Places N calls on the trunk (an echo trunk: what is sent comes back), keeps them all\n"
     "sending G.711 PCMU both ways, and measures a window of S seconds after the ramp and a\n"
@@ -86,6 +100,28 @@ static const char usage_text[] =
     "  --report FILE        also append the JSON line to FILE\n"
     "  --log-level LEVEL    error, warn (default), info or debug\n"
     "\n"
+    "PASSporTs (both modes):\n"
+    "  --sti-cert PEM       STI certificate (with TNAuthList) of --identity-key: every call\n"
+    "                       carries a SHAKEN PASSporT signed with it, checked at --x5u\n"
+    "  --x5u URL            certificate URL put in the PASSporT\n"
+    "                       (default https://<trunk host>/stir/cert.pem)\n"
+    "  --attest A|B|C       SHAKEN attestation with --sti-cert (default A)\n"
+    "  --from TN            calling number (default " ORIG_TN_DEFAULT ")\n"
+    "\n"
+    "Call-setup-rate mode:\n"
+    "  --setup-rate R       place R calls per second, evenly spaced, for a warm-up and then\n"
+    "                       the --seconds window (replaces --calls). Each call: sign a\n"
+    "                       PASSporT, POST, event and media byways, `accepted`, media for\n"
+    "                       --hold seconds, end. Setup latency: start of signing to\n"
+    "                       `accepted`. Only the calls placed in the window are counted\n"
+    "  --hold S             how long each call stays up with media after `accepted`\n"
+    "                       (default 1)\n"
+    "  --warmup S           calls placed at the rate before the window, not counted\n"
+    "                       (default: hold + 1)\n"
+    "  --setup-timeout S    a call not accepted S seconds after its signing is cancelled\n"
+    "                       and counted as failed (default 5 in this mode)\n"
+    "  --connections K      default ceil(R x (hold + 0.5) / 250)\n"
+    "\n"
     "Exit status: 0 when the window was measured, 1 when the calls could not be set up\n"
     "(connection, TLS, token, more than 10 % of the calls refused) or the server died,\n"
     "2 for usage errors, 3 when the hard time limit was reached.\n";
@@ -97,6 +133,8 @@ enum phase {
     PH_WARMUP,
     PH_WINDOW,
     PH_TAIL, /* traffic goes on while losses of window frames are declared */
+    PH_RATE,       /* setup-rate: placing calls (warm-up, then the window) */
+    PH_RATE_DRAIN, /* setup-rate: waiting for the window's calls to end */
     PH_ENDING,
     PH_DONE,
 };
@@ -109,7 +147,8 @@ typedef struct lep {
     int idx;
     ripp_env env;
     ripp_ts offset; /* the engine's clock runs this far ahead: shifts its media grid */
-    ripp_http_client *http;
+    ripp_http_client *http;  /* what the engine uses (the one-way-delay wrapper or inner) */
+    ripp_http_client *inner; /* the transport's client */
     ripp_ep *ep;
     uv_timer_t timer;
     uv_check_t check;
@@ -133,6 +172,16 @@ struct lcall {
     ripp_stats final;  /* at on_done */
     bool have_start;
 };
+
+/* One call of the setup-rate mode: small, since a run may place a million. */
+typedef struct rcall {
+    ripp_ep_call *c; /* NULL before placing and after on_done */
+    lep *e;
+    uint32_t idx, fcount;
+    bool placed, answered, done, timed_out, ended_by_us, measured;
+    ripp_ts t_sched, t_start, t_answer; /* monotonic ns */
+    uint32_t lat_us, media_us;          /* to `accepted`, to the first frame received */
+} rcall;
 
 typedef struct cpu_sample {
     bool ok;
@@ -186,6 +235,25 @@ typedef struct load {
     /* one-way delay of the frames sent, from the acks that arrive in the window */
     ripp_owdhist owd;
     uint64_t owd_unmatched, owd_acks_all;
+    /* PASSporTs */
+    const char *sti_cert, *x5u_opt, *from, *attest;
+    char x5u[512];
+    ripp_stir_signer *signer;
+    /* setup-rate mode */
+    bool rate_mode, warmup_set, timeout_set;
+    double rate, hold;
+    rcall *rc;
+    long rtotal, rwarm, rplaced, rdone;
+    long *fifo; /* answered calls in the order of their `accepted` (their hold ends in it) */
+    long fifo_head, fifo_tail, to_cursor;
+    ripp_ts t0, win_t0, win_t1, rate_deadline;
+    bool pacer_init;
+    uv_timer_t pacer;
+    long m_placed, m_completed, m_failed, m_abnormal, m_ended_ok, m_media_ok, m_accepted_in_win;
+    long w_placed, w_failed;
+    uint64_t m_sent, m_acked, m_lost, m_rx;
+    json_t *fail_classes; /* window calls: class -> count */
+    uint64_t live_max;
 } load;
 
 static load L;
@@ -672,24 +740,40 @@ static int sign_cb(void *ud, const uint8_t *data, size_t len, uint8_t sig[64])
     return ripp_es256_sign(ud, data, len, sig);
 }
 
+/* The Identity value of a call to dest_tn: a SHAKEN PASSporT of the STI certificate
+ * (--sti-cert), or one signed with the trunk's key, signed now. */
+static int make_identity(const char *dest_tn, char *out, size_t cap)
+{
+    int64_t n;
+    if (L.signer) {
+        ripp_stir_claims c = {.orig_tn = L.from, .dest_tn = dest_tn, .attest = L.attest};
+        n = ripp_stir_sign(L.signer, &c, out, cap);
+    } else {
+        ripp_passport pp;
+        memset(&pp, 0, sizeof pp);
+        snprintf(pp.orig_tn, sizeof pp.orig_tn, "%s", L.from);
+        snprintf(pp.dest_tn, sizeof pp.dest_tn, "%s", dest_tn);
+        pp.iat = (int64_t)(ripp_io_wall_us() / 1000000);
+        snprintf(pp.x5u, sizeof pp.x5u, "%s", L.x5u);
+        n = ripp_passport_sign(&pp, sign_cb, L.key, out, cap);
+    }
+    if (n < 0) {
+        set_error("cannot sign a PASSporT: %s",
+                  n == RIPP_ERR_AUTH ? "the certificate's TNAuthList does not cover --from"
+                                     : ripp_strerror((int)n));
+        return -1;
+    }
+    return 0;
+}
+
 static int place_call(lcall *lc)
 {
     lep *e = lc->e;
-    char target[96], identity[RIPP_IDENTITY_MAX];
-    ripp_passport pp;
-    memset(&pp, 0, sizeof pp);
-    snprintf(pp.orig_tn, sizeof pp.orig_tn, "15550000000");
-    snprintf(pp.dest_tn, sizeof pp.dest_tn, "1556%07d", lc->idx);
-    snprintf(target, sizeof target, "%s@e164.arpa", pp.dest_tn);
-    pp.iat = (int64_t)(ripp_io_wall_us() / 1000000);
-    const char *h = strstr(L.trunk, "://");
-    h = h ? h + 3 : L.trunk;
-    snprintf(pp.x5u, sizeof pp.x5u, "https://%.*s/stir/cert.pem", (int)strcspn(h, "/"), h);
-    int64_t n = ripp_passport_sign(&pp, sign_cb, L.key, identity, sizeof identity);
-    if (n < 0) {
-        set_error("cannot sign a PASSporT: %s", ripp_strerror((int)n));
+    char target[96], dest[32], identity[RIPP_IDENTITY_MAX];
+    snprintf(dest, sizeof dest, "1556%07d", lc->idx);
+    snprintf(target, sizeof target, "%s@e164.arpa", dest);
+    if (make_identity(dest, identity, sizeof identity) < 0)
         return -1;
-    }
     ripp_place_opts po = {
         .trunk_url = L.trunk, .token = L.token, .target = target, .identity = identity};
     int rv = 0;
@@ -786,7 +870,7 @@ static void window_end(void)
     L.live_end = live_calls();
     L.conns_open = 0;
     for (int k = 0; k < L.connections; k++) {
-        ripp_http_client *inner = ((owd_client *)L.eps[k].http)->inner;
+        ripp_http_client *inner = L.eps[k].inner;
         if (L.transport == RIPP_TRANSPORT_H2)
             L.conns_open += ripp_h2_client_open_connections(inner);
         else if (ripp_h3_client_is(inner))
@@ -812,10 +896,18 @@ static void enter(enum phase p)
     L.phase_at = ripp_io_now();
 }
 
+static void rate_start(void);
+static void rate_end_all(void);
+static void rate_drain(ripp_ts now);
+
 static void start_ending(void)
 {
     enter(PH_ENDING);
     L.drain_deadline = L.phase_at + DRAIN_NS;
+    if (L.rate_mode) {
+        rate_end_all();
+        return;
+    }
     for (long i = 0; i < L.placed; i++) {
         lcall *lc = &L.cl[i];
         if (!lc->c || lc->done || ripp_ep_call_fsm(lc->c)->state == RIPP_CALL_SETUP_SENT)
@@ -855,6 +947,10 @@ static void after_connect(void)
     ripp_caps_parse(&caps, L.eps[0].caps_body, L.eps[0].caps_len, NULL);
     if (!ripp_caps_accepts(&caps, RIPP_CODEC_PCMU)) {
         set_error("the trunk does not accept audio/PCMU");
+        return;
+    }
+    if (L.rate_mode) {
+        rate_start();
         return;
     }
     fprintf(stderr, "ripp-load: %d connection(s) up; placing %ld calls over %.1f s\n",
@@ -912,7 +1008,8 @@ static void settle(ripp_ts now)
 static const char *phase_name(enum phase p)
 {
     static const char *names[] = {"connect", "ramp", "settle", "warm-up",
-                                  "window",  "tail", "ending", "done"};
+                                  "window",  "tail", "rate",   "rate drain",
+                                  "ending",  "done"};
     return (unsigned)p < sizeof names / sizeof names[0] ? names[p] : "?";
 }
 
@@ -981,11 +1078,19 @@ static void on_control(uv_timer_t *t)
             start_ending();
         }
         break;
+    case PH_RATE:
+        break; /* the pacer places and ends the calls */
+    case PH_RATE_DRAIN:
+        rate_drain(now);
+        break;
     case PH_ENDING:
-        if (L.done >= L.placed || now >= L.drain_deadline) {
-            if (L.done < L.placed)
-                fprintf(stderr, "ripp-load: %ld calls not finished %d s after the end\n",
-                        L.placed - L.done, (int)(DRAIN_NS / RIPP_NS_PER_SEC));
+        if (L.rate_mode ? L.rdone >= L.rplaced : L.done >= L.placed)
+            now = L.drain_deadline; /* everything finished */
+        if (now >= L.drain_deadline) {
+            long left = L.rate_mode ? L.rplaced - L.rdone : L.placed - L.done;
+            if (left > 0)
+                fprintf(stderr, "ripp-load: %ld calls not finished %d s after the end\n", left,
+                        (int)(DRAIN_NS / RIPP_NS_PER_SEC));
             enter(PH_DONE);
             uv_stop(L.loop);
         }
@@ -1211,6 +1316,461 @@ static int report(void)
     return !L.error[0] && measured ? 0 : EXIT_FAIL;
 }
 
+/* ---- the call-setup-rate mode (--setup-rate) ----
+ *
+ * Call i (from 0) is due at t0 + i / R. The first rwarm calls (the warm-up) run like the
+ * others but are not counted; the window starts when call rwarm is placed and ends when the
+ * call after the last one would be due; then the window's calls are followed until they
+ * have ended. A 1 ms pacer places the calls that are due, ends the calls whose hold is
+ * over and cancels those not accepted within the setup timeout. */
+
+static void rate_fail(rcall *r, const char *cls, const char *detail)
+{
+    if (r->measured) { /* classes hold failed setups and calls ended abnormally */
+        json_t *v = json_object_get(L.fail_classes, cls);
+        json_object_set_new(L.fail_classes, cls,
+                            json_integer(v ? json_integer_value(v) + 1 : 1));
+    }
+    if (L.nfail_shown < FAIL_SHOWN)
+        snprintf(L.fail_detail[L.nfail_shown++], sizeof L.fail_detail[0], "call %u%s: %s%s%s",
+                 r->idx, r->measured ? "" : " (warm-up)", cls, detail && *detail ? ": " : "",
+                 detail ? detail : "");
+}
+
+static void rate_on_event(void *ud, ripp_ep_call *c, const ripp_event *ev, bool local)
+{
+    (void)ud;
+    rcall *r = ripp_ep_call_user(c);
+    if (!r || local || ev->type != RIPP_EV_ACCEPTED || r->answered || r->timed_out)
+        return;
+    ripp_ts now = ripp_io_now();
+    r->answered = true;
+    r->t_answer = now;
+    uint64_t us = (now - r->t_start) / RIPP_NS_PER_US;
+    r->lat_us = us < UINT32_MAX ? (uint32_t)us : UINT32_MAX - 1;
+    L.fifo[L.fifo_tail++] = r->idx;
+    if (r->measured)
+        L.m_completed++;
+    if (L.measuring)
+        L.m_accepted_in_win++;
+}
+
+static int64_t rate_next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
+                               size_t cap)
+{
+    (void)ud;
+    rcall *r = ripp_ep_call_user(c);
+    if (!r || cap < FRAME_BYTES)
+        return 0;
+    *codec = RIPP_CODEC_PCMU;
+    memcpy(buf, L.frames[(r->fcount++ + r->idx) % NFRAMES], FRAME_BYTES);
+    return FRAME_BYTES;
+}
+
+static void rate_on_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
+                          const uint8_t *payload, size_t len, ripp_ts now)
+{
+    (void)ud;
+    (void)seq;
+    (void)codec;
+    (void)payload;
+    (void)len;
+    (void)now; /* the engine's clock, shifted by its offset */
+    rcall *r = ripp_ep_call_user(c);
+    if (!r || r->media_us != UINT32_MAX)
+        return;
+    uint64_t us = (ripp_io_now() - r->t_start) / RIPP_NS_PER_US;
+    r->media_us = us < UINT32_MAX ? (uint32_t)us : UINT32_MAX - 1;
+}
+
+static void rate_on_done(void *ud, ripp_ep_call *c)
+{
+    (void)ud;
+    rcall *r = ripp_ep_call_user(c);
+    if (!r)
+        return;
+    const ripp_call *f = ripp_ep_call_fsm(c);
+    const ripp_stats *s = ripp_ep_call_stats(c);
+    char cls[64], detail[200] = "";
+    if (r->measured) {
+        L.m_sent += s->sent;
+        L.m_acked += s->acked;
+        L.m_lost += s->lost;
+        L.m_rx += s->rx_frames;
+    }
+    if (!r->answered) {
+        int st = ripp_ep_call_setup_status(c, detail, sizeof detail);
+        if (r->timed_out)
+            snprintf(cls, sizeof cls, "timeout");
+        else if (st > 0)
+            snprintf(cls, sizeof cls, "http_%d", st);
+        else
+            snprintf(cls, sizeof cls, "not_set_up_%s", ripp_call_outcome_name(f->outcome));
+        if (r->measured)
+            L.m_failed++;
+        else
+            L.w_failed++;
+        rate_fail(r, cls, detail);
+    } else if (!r->ended_by_us || f->outcome != RIPP_OUTCOME_ENDED_LOCAL) {
+        snprintf(cls, sizeof cls, "ended_%s", ripp_call_outcome_name(f->outcome));
+        snprintf(detail, sizeof detail, "code %d", f->end_code);
+        if (r->measured)
+            L.m_abnormal++;
+        rate_fail(r, cls, detail);
+    } else if (r->measured) {
+        L.m_ended_ok++;
+    }
+    if (r->measured && r->answered && s->acked > 0 && s->rx_frames > 0)
+        L.m_media_ok++;
+    r->done = true;
+    r->c = NULL;
+    ripp_ep_call_set_user(c, NULL);
+    L.rdone++;
+}
+
+static const ripp_ep_hooks rate_hooks = {
+    .on_event = rate_on_event,
+    .next_frame = rate_next_frame,
+    .on_frame = rate_on_frame,
+    .on_done = rate_on_done,
+};
+
+static ripp_ts rate_due(long i) { return L.t0 + (ripp_ts)((double)i * 1e9 / L.rate); }
+
+static int rate_place(long i)
+{
+    rcall *r = &L.rc[i];
+    r->idx = (uint32_t)i;
+    r->e = &L.eps[i % L.connections];
+    r->t_sched = rate_due(i);
+    r->measured = i >= L.rwarm;
+    r->lat_us = r->media_us = UINT32_MAX;
+    r->t_start = ripp_io_now();
+    char target[96], dest[32], identity[RIPP_IDENTITY_MAX];
+    snprintf(dest, sizeof dest, "1556%07ld", i % 10000000);
+    snprintf(target, sizeof target, "%s@e164.arpa", dest);
+    if (make_identity(dest, identity, sizeof identity) < 0)
+        return -1;
+    if (r->measured)
+        note_lag(r->t_sched, r->t_start); /* how late the generator placed it */
+    ripp_place_opts po = {
+        .trunk_url = L.trunk, .token = L.token, .target = target, .identity = identity};
+    int rv = 0;
+    r->placed = true;
+    L.rplaced++;
+    if (r->measured)
+        L.m_placed++;
+    else
+        L.w_placed++;
+    r->c = ripp_ep_call_place(r->e->ep, &po, lep_now(r->e), &rv);
+    if (!r->c) {
+        L.place_errors++;
+        r->done = true;
+        L.rdone++;
+        if (r->measured)
+            L.m_failed++;
+        else
+            L.w_failed++;
+        rate_fail(r, "place_error", ripp_strerror(rv));
+        return 0;
+    }
+    ripp_ep_call_set_user(r->c, r);
+    lep_arm(r->e);
+    return 0;
+}
+
+static void rate_end(rcall *r)
+{
+    if (!r->c || r->done)
+        return;
+    r->ended_by_us = true;
+    ripp_ep_call_end(r->c, NULL, lep_now(r->e));
+    lep_arm(r->e);
+}
+
+/* Ends the calls whose hold is over and cancels those not accepted in time. */
+static void rate_housekeeping(ripp_ts now)
+{
+    ripp_ts hold = s_to_ns(L.hold), timeout = s_to_ns(L.setup_timeout);
+    while (L.fifo_head < L.fifo_tail && L.rc[L.fifo[L.fifo_head]].t_answer + hold <= now)
+        rate_end(&L.rc[L.fifo[L.fifo_head++]]);
+    while (L.to_cursor < L.rplaced && L.rc[L.to_cursor].t_start + timeout <= now) {
+        rcall *r = &L.rc[L.to_cursor++];
+        if (r->answered || r->done)
+            continue;
+        /* a call still waiting for its 201 is cancelled as soon as it comes (or reset) */
+        r->timed_out = true;
+        rate_end(r);
+    }
+    uint64_t live = (uint64_t)(L.rplaced - L.rdone);
+    if (live > L.live_max)
+        L.live_max = live;
+}
+
+static void rate_window_end(void)
+{
+    cpu_sample_take(&L.w1);
+    L.measuring = false;
+    L.win_t1 = L.w1.at;
+    if (L.server_pid > 0 && !L.w1.ok)
+        set_error("server process %ld exited during the window", L.server_pid);
+    L.server_rss_kb = L.server_pid > 0 ? read_server_rss_kb() : -1;
+    L.conns_open = 0;
+    for (int k = 0; k < L.connections; k++) {
+        ripp_http_client *inner = L.eps[k].inner;
+        if (L.transport == RIPP_TRANSPORT_H2)
+            L.conns_open += ripp_h2_client_open_connections(inner);
+        else if (ripp_h3_client_is(inner))
+            L.conns_open += ripp_h3_client_open_connections(inner);
+    }
+    fprintf(stderr, "ripp-load: window ends: %ld calls placed in it, %ld accepted so far\n",
+            L.m_placed, L.m_completed);
+    enter(PH_RATE_DRAIN);
+    /* every call of the window is accepted or timed out within the setup timeout, then
+     * held and ended */
+    L.drain_deadline = L.phase_at + s_to_ns(L.setup_timeout + L.hold) + DRAIN_NS;
+}
+
+static void rate_on_pacer(uv_timer_t *t)
+{
+    (void)t;
+    if (L.phase != PH_RATE && L.phase != PH_RATE_DRAIN)
+        return;
+    ripp_ts now = ripp_io_now();
+    if (L.phase == PH_RATE) {
+        /* a generator that fell behind catches up in bounded bursts, so that its loop
+         * still serves the sockets between them (the lag is measured) */
+        int burst = 0;
+        while (L.rplaced < L.rtotal && rate_due(L.rplaced) <= now && burst++ < 64) {
+            if (L.rplaced == L.rwarm) {
+                cpu_sample_take(&L.w0);
+                L.win_t0 = L.w0.at;
+                L.measuring = true;
+                if (L.server_pid > 0 && !L.w0.ok) {
+                    set_error("server process %ld is gone (or /proc/%ld/stat unreadable)",
+                              L.server_pid, L.server_pid);
+                    return;
+                }
+                fprintf(stderr, "ripp-load: window of %.1f s starts (%ld warm-up calls, %ld "
+                                "up)\n",
+                        L.seconds, L.rwarm, L.rplaced - L.rdone);
+            }
+            if (rate_place(L.rplaced) < 0)
+                return;
+            now = ripp_io_now();
+        }
+        if (L.rplaced == L.rtotal && rate_due(L.rtotal) <= now)
+            rate_window_end();
+    }
+    rate_housekeeping(ripp_io_now());
+}
+
+static void rate_start(void)
+{
+    fprintf(stderr,
+            "ripp-load: %d connection(s) up; %.0f calls/s, %.1f s warm-up then a %.1f s "
+            "window, hold %.2f s\n",
+            L.connections, L.rate, L.warmup, L.seconds, L.hold);
+    enter(PH_RATE);
+    L.t0 = L.phase_at;
+    uv_timer_init(L.loop, &L.pacer);
+    L.pacer_init = true;
+    uv_timer_start(&L.pacer, rate_on_pacer, 0, PACER_MS);
+}
+
+static void rate_end_all(void)
+{
+    if (L.measuring) {
+        cpu_sample_take(&L.w1);
+        L.measuring = false;
+        L.w1.at = 0; /* the window was not measured to its end */
+    }
+    for (long i = 0; i < L.rplaced; i++)
+        rate_end(&L.rc[i]);
+}
+
+static void rate_drain(ripp_ts now)
+{
+    /* done when every call of the window has ended (warm-up calls ended long before) */
+    if (L.rdone < L.rplaced && now < L.drain_deadline)
+        return;
+    if (L.rdone < L.rplaced)
+        fprintf(stderr, "ripp-load: %ld calls not finished; ending them\n", L.rplaced - L.rdone);
+    start_ending();
+}
+
+/* qsort of uint32 */
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p50, p99 and max (ms) of the window's completed calls' lat_us (media: media_us) into o
+ * under prefix; returns how many calls had a value. */
+static long rate_quantiles(json_t *o, const char *prefix, bool media, double out[3])
+{
+    uint32_t *v = malloc(((size_t)L.m_placed + 1) * sizeof *v);
+    long n = 0;
+    out[0] = out[1] = out[2] = 0;
+    if (!v)
+        return 0;
+    for (long i = L.rwarm; i < L.rplaced; i++) {
+        const rcall *r = &L.rc[i];
+        uint32_t x = media ? r->media_us : r->lat_us;
+        if (r->answered && x != UINT32_MAX)
+            v[n++] = x;
+    }
+    char key[64];
+    if (n) {
+        qsort(v, (size_t)n, sizeof *v, cmp_u32);
+        long i50 = (long)ceil(0.5 * (double)n) - 1, i99 = (long)ceil(0.99 * (double)n) - 1;
+        out[0] = v[i50 < 0 ? 0 : i50] / 1e3;
+        out[1] = v[i99 < 0 ? 0 : i99] / 1e3;
+        out[2] = v[n - 1] / 1e3;
+    }
+    static const char *q[] = {"p50", "p99", "max"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(key, sizeof key, "%s_%s_ms", prefix, q[k]);
+        json_object_set_new(o, key, n ? jreal(out[k], 1000) : json_null());
+    }
+    free(v);
+    return n;
+}
+
+static int rate_report(void)
+{
+    bool measured = L.w1.at != 0 && L.w0.at != 0;
+    double win = measured ? ns_to_s(L.w1.at - L.w0.at) : 0;
+    json_t *o = json_object();
+    json_object_set_new(o, "tool", json_string("ripp-load"));
+    json_object_set_new(o, "mode", json_string("setup-rate"));
+    json_object_set_new(o, "ok", json_boolean(!L.error[0] && measured));
+    if (L.error[0])
+        json_object_set_new(o, "error", json_string(L.error));
+    json_object_set_new(o, "transport", json_string(ripp_transport_name(L.transport)));
+    json_object_set_new(o, "identity", json_string(L.signer ? "stir" : "trunk-key"));
+    json_object_set_new(o, "setup_rate", jreal(L.rate, 1000));
+    json_object_set_new(o, "hold_s", jreal(L.hold, 1000));
+    json_object_set_new(o, "warmup_s", jreal(L.warmup, 1000));
+    json_object_set_new(o, "seconds", jreal(L.seconds, 1000));
+    json_object_set_new(o, "window_s", jreal(win, 1000));
+    json_object_set_new(o, "setup_timeout_s", jreal(L.setup_timeout, 1000));
+    json_object_set_new(o, "connections", json_integer(L.connections));
+    json_object_set_new(o, "attempted", json_integer(L.m_placed));
+    json_object_set_new(o, "completed", json_integer(L.m_completed));
+    json_object_set_new(o, "failed", json_integer(L.m_failed));
+    json_object_set_new(o, "completed_percent",
+                        L.m_placed ? jreal(100.0 * (double)L.m_completed / (double)L.m_placed, 1000)
+                                   : json_null());
+    json_object_set_new(o, "ended_normally", json_integer(L.m_ended_ok));
+    json_object_set_new(o, "ended_abnormally", json_integer(L.m_abnormal));
+    json_object_set_new(o, "media_ok", json_integer(L.m_media_ok));
+    long unfinished = 0;
+    for (long i = L.rwarm; i < L.rplaced; i++)
+        unfinished += !L.rc[i].done;
+    json_object_set_new(o, "not_finished", json_integer(unfinished));
+    json_object_set_new(o, "failure_classes", json_deep_copy(L.fail_classes));
+    json_object_set_new(o, "warmup_attempted", json_integer(L.w_placed));
+    json_object_set_new(o, "warmup_failed", json_integer(L.w_failed));
+    json_object_set_new(o, "attempted_per_s", measured ? jreal(L.m_placed / win, 100) : json_null());
+    json_object_set_new(o, "setups_per_s", measured ? jreal(L.m_completed / win, 100) : json_null());
+    json_object_set_new(o, "accepted_in_window_per_s",
+                        measured ? jreal(L.m_accepted_in_win / win, 100) : json_null());
+    double lat[3], med[3];
+    rate_quantiles(o, "setup_latency", false, lat);
+    long nmedia = rate_quantiles(o, "first_media", true, med);
+    json_object_set_new(o, "first_media_calls", json_integer(nmedia));
+    json_object_set_new(o, "pace_lag_p50_ms", jreal(lag_quantile_ms(0.5), 1000));
+    json_object_set_new(o, "pace_lag_p99_ms", jreal(lag_quantile_ms(0.99), 1000));
+    json_object_set_new(o, "generator_kept_up", json_boolean(lag_quantile_ms(0.99) < 20.0));
+    json_object_set_new(o, "calls_up_max", json_integer((json_int_t)L.live_max));
+    if (measured) {
+        if (L.server_pid > 0 && L.w0.ok && L.w1.ok) {
+            double cpu = (double)(L.w1.server_ticks - L.w0.server_ticks) /
+                         (double)sysconf(_SC_CLK_TCK);
+            json_object_set_new(o, "server_pid", json_integer(L.server_pid));
+            json_object_set_new(o, "server_cpu_s", jreal(cpu, 1000));
+            json_object_set_new(o, "server_cpu_us_per_setup",
+                                L.m_placed ? jreal(cpu * 1e6 / (double)L.m_placed, 10)
+                                           : json_null());
+            json_object_set_new(o, "server_cpu_percent_of_core", jreal(cpu / win * 100, 100));
+            json_object_set_new(o, "server_rss_kb", json_integer(L.server_rss_kb));
+        }
+        if (L.w0.core_ok && L.w1.core_ok) {
+            uint64_t d[8], tot = 0;
+            for (int i = 0; i < 8; i++) {
+                d[i] = L.w1.core[i] - L.w0.core[i];
+                tot += d[i];
+            }
+            if (tot) {
+                double busy = (double)(d[0] + d[1] + d[2] + d[5] + d[6]) / (double)tot * 100;
+                json_object_set_new(o, "server_core", json_integer(L.server_cpu));
+                json_object_set_new(o, "server_core_busy_percent", jreal(busy, 100));
+                json_object_set_new(o, "server_core_steal_percent",
+                                    jreal((double)d[7] / (double)tot * 100, 100));
+            }
+        }
+        double gen = (double)(L.w1.self_us - L.w0.self_us) / 1e6;
+        json_object_set_new(o, "generator_cpu_s", jreal(gen, 1000));
+        json_object_set_new(o, "generator_cpu_us_per_setup",
+                            L.m_placed ? jreal(gen * 1e6 / (double)L.m_placed, 10) : json_null());
+        json_object_set_new(o, "generator_cpu_percent_of_core", jreal(gen / win * 100, 100));
+        json_object_set_new(o, "connections_open", json_integer((json_int_t)L.conns_open));
+    }
+    json_object_set_new(o, "frames_sent", json_integer((json_int_t)L.m_sent));
+    json_object_set_new(o, "frames_acked", json_integer((json_int_t)L.m_acked));
+    json_object_set_new(o, "frames_lost", json_integer((json_int_t)L.m_lost));
+    json_object_set_new(o, "frames_received", json_integer((json_int_t)L.m_rx));
+    json_object_set_new(o, "engine_errors", json_integer((json_int_t)L.log_count[0]));
+    json_object_set_new(o, "engine_warnings", json_integer((json_int_t)L.log_count[1]));
+    json_t *fails = json_array();
+    for (int i = 0; i < L.nfail_shown; i++)
+        json_array_append_new(fails, json_string(L.fail_detail[i]));
+    json_object_set_new(o, "failures", fails);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    if (line) {
+        printf("%s\n", line);
+        fflush(stdout);
+        if (L.report) {
+            FILE *f = fopen(L.report, "a");
+            if (f) {
+                fprintf(f, "%s\n", line);
+                fclose(f);
+            } else {
+                fprintf(stderr, "ripp-load: cannot write %s: %s\n", L.report, strerror(errno));
+            }
+        }
+    }
+    free(line);
+
+    if (measured) {
+        fprintf(stderr,
+                "ripp-load: %.0f setups/s offered (%s, %s), window %.2f s: %ld attempted, %ld "
+                "completed (%.2f/s), %ld failed, %ld ended abnormally, %ld with media both ways\n",
+                L.rate, ripp_transport_name(L.transport), L.signer ? "STIR" : "trunk key", win,
+                L.m_placed, L.m_completed, L.m_completed / win, L.m_failed, L.m_abnormal,
+                L.m_media_ok);
+        fprintf(stderr,
+                "  setup latency p50 %.2f ms p99 %.2f ms max %.2f ms; first media p50 %.2f ms "
+                "p99 %.2f ms; pacing lag p99 %.2f ms\n",
+                lat[0], lat[1], lat[2], med[0], med[1], lag_quantile_ms(0.99));
+        json_t *v = json_object_get(o, "server_cpu_us_per_setup");
+        if (v && json_is_real(v))
+            fprintf(stderr, "  server: %.1f us CPU per setup, %.1f %% of a core; generator: %.1f "
+                            "%% of a core\n",
+                    json_real_value(v),
+                    json_real_value(json_object_get(o, "server_cpu_percent_of_core")),
+                    json_real_value(json_object_get(o, "generator_cpu_percent_of_core")));
+    }
+    for (int i = 0; i < L.nfail_shown; i++)
+        fprintf(stderr, "  %s\n", L.fail_detail[i]);
+    if (L.error[0])
+        fprintf(stderr, "ripp-load: %s\n", L.error);
+    json_decref(o);
+    return !L.error[0] && measured ? 0 : EXIT_FAIL;
+}
+
 /* ---- set-up and tear-down ---- */
 
 static int usage_error(const char *msg, const char *arg)
@@ -1242,6 +1802,9 @@ static int parse_args(int argc, char **argv)
         {"server-cpu", required_argument, 0, 'c'},   {"report", required_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'},    {"help", no_argument, 0, 'h'},
         {"transport", required_argument, 0, 'X'},    {"late-ms", required_argument, 0, 'l'},
+        {"setup-rate", required_argument, 0, 'G'},   {"hold", required_argument, 0, 'H'},
+        {"sti-cert", required_argument, 0, 'C'},     {"x5u", required_argument, 0, 'x'},
+        {"attest", required_argument, 0, 'e'},       {"from", required_argument, 0, 'f'},
         {0, 0, 0, 0}};
     double v;
     int ch;
@@ -1252,6 +1815,9 @@ static int parse_args(int argc, char **argv)
     L.log_level = RIPP_LOG_WARN;
     L.transport = RIPP_TRANSPORT_H2;
     L.late_ms = LATE_MS_DEFAULT;
+    L.hold = 1;
+    L.from = ORIG_TN_DEFAULT;
+    L.attest = "A";
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 't': L.trunk = optarg; break;
@@ -1274,6 +1840,28 @@ static int parse_args(int argc, char **argv)
         case 'w':
             if (!parse_num(optarg, 0, 600, &L.warmup))
                 return usage_error("--warmup: 0..600 seconds", optarg);
+            L.warmup_set = true;
+            break;
+        case 'G':
+            if (!parse_num(optarg, 0.1, 100000, &L.rate))
+                return usage_error("--setup-rate: 0.1..100000 calls per second", optarg);
+            L.rate_mode = true;
+            break;
+        case 'H':
+            if (!parse_num(optarg, 0, 600, &L.hold))
+                return usage_error("--hold: 0..600 seconds", optarg);
+            break;
+        case 'C': L.sti_cert = optarg; break;
+        case 'x': L.x5u_opt = optarg; break;
+        case 'e':
+            if (strcmp(optarg, "A") && strcmp(optarg, "B") && strcmp(optarg, "C"))
+                return usage_error("--attest: A, B or C", optarg);
+            L.attest = optarg;
+            break;
+        case 'f':
+            L.from = optarg[0] == '+' ? optarg + 1 : optarg;
+            if (!*L.from || strlen(L.from) > 15 || strspn(L.from, "0123456789") != strlen(L.from))
+                return usage_error("--from: 1..15 digits", optarg);
             break;
         case 'k':
             if (!parse_num(optarg, 1, 1000, &v) || v != floor(v))
@@ -1284,6 +1872,7 @@ static int parse_args(int argc, char **argv)
         case 'S':
             if (!parse_num(optarg, 1, 600, &L.setup_timeout))
                 return usage_error("--setup-timeout: 1..600 seconds", optarg);
+            L.timeout_set = true;
             break;
         case 'p':
             if (!parse_num(optarg, 1, 4194304, &v) || v != floor(v))
@@ -1315,6 +1904,36 @@ static int parse_args(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument", argv[optind]);
+    if (L.rate_mode) {
+        if (L.calls)
+            return usage_error("--calls and --setup-rate exclude each other", NULL);
+        if (!L.trunk || !L.token || !L.identity_key || L.seconds <= 0)
+            return usage_error("--trunk, --token, --identity-key and --seconds are required",
+                               NULL);
+        if (strncmp(L.trunk, "https://", 8) != 0)
+            return usage_error("--trunk must be an https URL", L.trunk);
+        if (!L.warmup_set)
+            L.warmup = L.hold + 1;
+        if (!L.timeout_set)
+            L.setup_timeout = 5;
+        double total = ceil(L.rate * (L.warmup + L.seconds));
+        if (total > RATE_MAX_CALLS)
+            return usage_error("--setup-rate x (--warmup + --seconds) exceeds 2000000 calls", NULL);
+        L.rtotal = (long)total;
+        L.rwarm = (long)ceil(L.rate * L.warmup);
+        if (L.rwarm >= L.rtotal)
+            return usage_error("the window holds no call (raise --seconds or --setup-rate)",
+                               NULL);
+        if (!L.connections) {
+            double up = L.rate * (L.hold + 0.5);
+            L.connections = (int)ceil(up / RATE_CONN_CALLS);
+            if (L.connections < 1)
+                L.connections = 1;
+            if (L.connections > 1000)
+                L.connections = 1000;
+        }
+        return 0;
+    }
     if (!L.trunk || !L.token || !L.identity_key || !L.calls || L.seconds <= 0)
         return usage_error("--trunk, --token, --identity-key, --calls and --seconds are required",
                            NULL);
@@ -1333,9 +1952,29 @@ static int setup(void)
 {
     char err[256] = "";
     int rv = 0;
-    L.key = ripp_es256_load(L.identity_key, &rv, err, sizeof err);
-    if (!L.key) {
-        fprintf(stderr, "ripp-load: identity key: %s\n", err);
+    const char *h = strstr(L.trunk, "://");
+    h = h ? h + 3 : L.trunk;
+    if (L.x5u_opt)
+        snprintf(L.x5u, sizeof L.x5u, "%s", L.x5u_opt);
+    else
+        snprintf(L.x5u, sizeof L.x5u, "https://%.*s/stir/cert.pem", (int)strcspn(h, "/"), h);
+    if (L.sti_cert) {
+        L.signer = ripp_stir_signer_new(L.sti_cert, L.identity_key, L.x5u, &rv, err, sizeof err);
+        if (!L.signer) {
+            fprintf(stderr, "ripp-load: --sti-cert: %s\n", err);
+            return EXIT_FAIL;
+        }
+    } else {
+        L.key = ripp_es256_load(L.identity_key, &rv, err, sizeof err);
+        if (!L.key) {
+            fprintf(stderr, "ripp-load: identity key: %s\n", err);
+            return EXIT_FAIL;
+        }
+    }
+    /* one signature now: a certificate that does not cover --from fails here, not later */
+    char probe[RIPP_IDENTITY_MAX];
+    if (make_identity("15560000000", probe, sizeof probe) < 0) {
+        fprintf(stderr, "ripp-load: %s\n", L.error);
         return EXIT_FAIL;
     }
     if (make_frames() < 0) {
@@ -1346,9 +1985,15 @@ static int setup(void)
         fprintf(stderr, "ripp-load: out of memory\n");
         return EXIT_FAIL;
     }
-    L.cl = calloc((size_t)L.calls, sizeof *L.cl);
+    if (L.rate_mode) {
+        L.rc = calloc((size_t)L.rtotal, sizeof *L.rc);
+        L.fifo = calloc((size_t)L.rtotal, sizeof *L.fifo);
+        L.fail_classes = json_object();
+    } else {
+        L.cl = calloc((size_t)L.calls, sizeof *L.cl);
+    }
     L.eps = calloc((size_t)L.connections, sizeof *L.eps);
-    if (!L.cl || !L.eps) {
+    if (!L.eps || (L.rate_mode ? !L.rc || !L.fifo || !L.fail_classes : !L.cl)) {
         fprintf(stderr, "ripp-load: out of memory\n");
         return EXIT_FAIL;
     }
@@ -1369,13 +2014,16 @@ static int setup(void)
                     rv == RIPP_ERR_UNSUPPORTED ? " (this build has no such transport)" : "");
             return EXIT_FAIL;
         }
-        e->http = owd_client_new(inner, e);
+        e->inner = inner;
+        /* the setup-rate mode does not follow one-way delays: the wrapper finds a byway's
+         * call by walking the calls, which a run of a million calls cannot afford */
+        e->http = L.rate_mode ? inner : owd_client_new(inner, e);
         if (!e->http) {
             fprintf(stderr, "ripp-load: out of memory\n");
             return EXIT_FAIL;
         }
         ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = &e->env, .http = e->http};
-        e->ep = ripp_ep_new(&ec, &hooks, e, &rv);
+        e->ep = ripp_ep_new(&ec, L.rate_mode ? &rate_hooks : &hooks, e, &rv);
         if (!e->ep) {
             fprintf(stderr, "ripp-load: engine: %s\n", ripp_strerror(rv));
             return EXIT_FAIL;
@@ -1427,6 +2075,8 @@ static void teardown(void)
         }
     }
     if (L.loop) {
+        if (L.pacer_init)
+            uv_close((uv_handle_t *)&L.pacer, NULL);
         if (L.handles_init) {
             uv_close((uv_handle_t *)&L.control, NULL);
             uv_close((uv_handle_t *)&L.sigint, NULL);
@@ -1437,6 +2087,10 @@ static void teardown(void)
     }
     free(L.eps);
     free(L.cl);
+    free(L.rc);
+    free(L.fifo);
+    json_decref(L.fail_classes);
+    ripp_stir_signer_del(L.signer);
     ripp_owdhist_free(&L.owd);
     ripp_es256_free(L.key);
 }
@@ -1449,18 +2103,28 @@ int main(int argc, char **argv)
     ripp_log_set_handler(on_log, NULL, (enum ripp_log_level)L.log_level);
     signal(SIGPIPE, SIG_IGN);
     /* every phase has its own bound; this one catches whatever they miss */
-    double budget = ns_to_s(CONNECT_TIMEOUT_NS) + L.ramp + L.setup_timeout + L.warmup +
-                    L.seconds + ns_to_s(TAIL_NS) + ns_to_s(DRAIN_NS) + 10;
+    double budget = L.rate_mode ? ns_to_s(CONNECT_TIMEOUT_NS) + L.warmup + L.seconds +
+                                      L.setup_timeout + L.hold + 2 * ns_to_s(DRAIN_NS) + 10
+                                : ns_to_s(CONNECT_TIMEOUT_NS) + L.ramp + L.setup_timeout +
+                                      L.warmup + L.seconds + ns_to_s(TAIL_NS) +
+                                      ns_to_s(DRAIN_NS) + 10;
     L.soft_deadline = ripp_io_now() + s_to_ns(budget);
     signal(SIGALRM, on_alarm);
     alarm((unsigned)ceil(budget) + 30);
-    fprintf(stderr, "ripp-load: %ld calls, %d connection(s)%s, ramp %.1f s, warm-up %.1f s, "
-                    "window %.1f s\n",
-            L.calls, L.connections, L.aligned ? " (aligned)" : "", L.ramp, L.warmup, L.seconds);
+    if (L.rate_mode)
+        fprintf(stderr, "ripp-load: %.0f call setups/s, %d connection(s), warm-up %.1f s, "
+                        "window %.1f s, hold %.2f s, %s PASSporTs\n",
+                L.rate, L.connections, L.warmup, L.seconds, L.hold,
+                L.sti_cert ? "SHAKEN (STI certificate)" : "trunk-key");
+    else
+        fprintf(stderr, "ripp-load: %ld calls, %d connection(s)%s, ramp %.1f s, warm-up %.1f s, "
+                        "window %.1f s\n",
+                L.calls, L.connections, L.aligned ? " (aligned)" : "", L.ramp, L.warmup,
+                L.seconds);
     int status = setup();
     if (status == 0) {
         uv_run(L.loop, UV_RUN_DEFAULT);
-        status = report();
+        status = L.rate_mode ? rate_report() : report();
     }
     teardown();
     return status;
