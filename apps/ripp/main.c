@@ -19,6 +19,7 @@ static const char usage_main[] =
     "usage: ripp call --trunk URL --token T --to NUMBER [options]\n"
     "       ripp caps --trunk URL --token T [--ca FILE]\n"
     "       ripp trunk provision|refresh|list|delete ...\n"
+    "       ripp admin drain --url https://HOST:PORT --token T [--migrate-to AUTHORITY]\n"
     "       ripp help [call|caps]\n"
     "\n"
     "A RIPP client over HTTP/3 or HTTP/2 (TLS 1.3). Run 'ripp help call' for the call options.\n";
