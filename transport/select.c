@@ -9,6 +9,7 @@
 
 #include "ripp/h3.h"
 #include "ripp/transport.h"
+#include "url.h"
 
 #define AUTO_MAX_AUTHORITIES 64
 #define H3_BROKEN_FOR (60 * RIPP_NS_PER_SEC)
@@ -68,36 +69,16 @@ static const ripp_http_client_vt auto_vt;
 
 static int host_port(const char *url, char *host, size_t cap, int *port)
 {
-    if (strncasecmp(url, "https://", 8) != 0) return RIPP_ERR_INVAL;
-    const char *a = url + 8;
-    size_t alen = strcspn(a, "/?#");
-    const char *end = a + alen, *portstr = NULL;
-    size_t hl;
-    if (*a == '[') {
-        const char *close = memchr(a, ']', alen);
-        if (!close) return RIPP_ERR_INVAL;
-        hl = (size_t)(close - a - 1);
-        a++;
-        if (close + 1 < end && close[1] == ':') portstr = close + 2;
-    } else {
-        const char *colon = memchr(a, ':', alen);
-        hl = colon ? (size_t)(colon - a) : alen;
-        if (colon) portstr = colon + 1;
+    ripp_url *u = malloc(sizeof *u);
+    if (!u) return RIPP_ERR_NOMEM;
+    int rv = ripp_url_parse(url, u);
+    if (rv == 0 && (!u->tls || strlen(u->host) >= cap)) rv = RIPP_ERR_INVAL;
+    if (rv == 0) {
+        snprintf(host, cap, "%s", u->host);
+        *port = u->port;
     }
-    if (hl == 0 || hl >= cap) return RIPP_ERR_INVAL;
-    memcpy(host, a, hl);
-    host[hl] = '\0';
-    *port = 443;
-    if (portstr) {
-        int p = 0;
-        for (const char *d = portstr; d < end; d++) {
-            if (*d < '0' || *d > '9' || p > 65535) return RIPP_ERR_INVAL;
-            p = p * 10 + (*d - '0');
-        }
-        if (p < 1 || p > 65535) return RIPP_ERR_INVAL;
-        *port = p;
-    }
-    return 0;
+    free(u);
+    return rv;
 }
 
 static authority *find_auth(auto_client *c, const char *host, int port, bool create)

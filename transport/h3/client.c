@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "h3_internal.h"
+#include "../url.h"
 
 #define MAX_URL 8192
 #define MAX_TICKETS 256
@@ -227,68 +228,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
 }
 
-typedef struct url_parts {
-    char host[256];      /* without brackets */
-    char authority[280]; /* as written, for :authority */
-    int port;
-    char pathq[MAX_URL]; /* path and query, never empty */
-} url_parts;
-
-static int parse_url(const char *url, url_parts *u)
-{
-    if (strncasecmp(url, "https://", 8) != 0) return RIPP_ERR_INVAL;
-    const char *p = url + 8;
-    size_t alen = strcspn(p, "/?#");
-    if (alen == 0 || alen >= sizeof u->authority || memchr(p, '@', alen)) return RIPP_ERR_INVAL;
-    memcpy(u->authority, p, alen);
-    u->authority[alen] = '\0';
-    const char *a = u->authority, *portstr = NULL;
-    if (a[0] == '[') {
-        const char *close = strchr(a, ']');
-        if (!close || close == a + 1) return RIPP_ERR_INVAL;
-        size_t hl = (size_t)(close - a - 1);
-        memcpy(u->host, a + 1, hl);
-        u->host[hl] = '\0';
-        if (close[1] == ':')
-            portstr = close + 2;
-        else if (close[1] != '\0')
-            return RIPP_ERR_INVAL;
-    } else {
-        const char *colon = strchr(a, ':');
-        size_t hl = colon ? (size_t)(colon - a) : strlen(a);
-        if (hl == 0) return RIPP_ERR_INVAL;
-        memcpy(u->host, a, hl);
-        u->host[hl] = '\0';
-        if (colon) portstr = colon + 1;
-    }
-    u->port = 443;
-    if (portstr) {
-        if (!*portstr || strlen(portstr) > 5) return RIPP_ERR_INVAL;
-        int port = 0;
-        for (const char *q = portstr; *q; q++) {
-            if (*q < '0' || *q > '9') return RIPP_ERR_INVAL;
-            port = port * 10 + (*q - '0');
-        }
-        if (port < 1 || port > 65535) return RIPP_ERR_INVAL;
-        u->port = port;
-    }
-    for (char *h = u->host; *h; h++) {
-        if (*h >= 'A' && *h <= 'Z') *h = (char)(*h - 'A' + 'a');
-        if ((unsigned char)*h <= ' ') return RIPP_ERR_INVAL;
-    }
-    const char *rest = p + alen;
-    size_t rlen = strcspn(rest, "#");
-    size_t off = 0;
-    if (rlen == 0 || rest[0] != '/') u->pathq[off++] = '/';
-    if (off + rlen >= sizeof u->pathq) return RIPP_ERR_INVAL;
-    memcpy(u->pathq + off, rest, rlen);
-    u->pathq[off + rlen] = '\0';
-    for (const char *q = u->pathq; *q; q++)
-        if ((unsigned char)*q <= ' ' || *q == 0x7f) return RIPP_ERR_INVAL;
-    return 0;
-}
-
-static h3_conn *conn_for(h3_client *cl, const url_parts *u, int *err)
+static h3_conn *conn_for(h3_client *cl, const ripp_url *u, int *err)
 {
     char key[300];
     snprintf(key, sizeof key, "%s:%d", u->host, u->port);
@@ -366,13 +306,14 @@ static ripp_xchg *client_request(ripp_http_client *hc, const char *method, const
         *err = RIPP_ERR_INVAL;
         return NULL;
     }
-    url_parts *u = malloc(sizeof *u);
+    ripp_url *u = malloc(sizeof *u);
     if (!u) {
         *err = RIPP_ERR_NOMEM;
         return NULL;
     }
     ripp_xchg *x = NULL;
-    int rv = parse_url(url, u);
+    int rv = ripp_url_parse(url, u);
+    if (rv == 0 && !u->tls) rv = RIPP_ERR_INVAL; /* QUIC is always TLS */
     if (rv < 0) {
         *err = rv;
         goto out;
