@@ -81,7 +81,7 @@ ripp_call() {
   # the call went over the binding asked for (when it got as far as a summary)
   if [ -s "$out" ]; then
     used=$(jfield "$out" transport)
-    [ -z "$used" ] || [ "$used" = "$RIPP_TRANSPORT" ] ||
+    [ -z "$used" ] || [ "$RIPP_TRANSPORT" = auto ] || [ "$used" = "$RIPP_TRANSPORT" ] ||
       fail "the call used $used, not $RIPP_TRANSPORT"
   fi
   return $st
