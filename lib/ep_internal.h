@@ -76,6 +76,8 @@ struct ripp_ep_call {
     ripp_ep_call *next, *prev;   /* all calls */
     ripp_ep_call *snext, *sprev; /* the calls of the same media clock slot */
     unsigned slot;
+    bool lingering;     /* on ep->linger_* instead of a slot (server, ended and done) */
+    ripp_ts forget_at;  /* when lingering: when it is freed */
     char id[40];
     char path[RIPP_URI_MAX]; /* /call/<uuid> */
     char uri[RIPP_URI_MAX];  /* absolute */
@@ -154,6 +156,9 @@ struct ripp_ep {
     ripp_ts next_tick;              /* the next slot of the media clock with a call due */
     ripp_ep_call *slots[EP_PHASES]; /* calls by slot of the media interval */
     ripp_ts slot_next[EP_PHASES];   /* when each slot is next due */
+    /* Ended server calls already delivered (done): off the media clock, they only answer
+     * late requests until forget_at. A FIFO in forget order, linked by snext/sprev. */
+    ripp_ep_call *linger_head, *linger_tail;
     unsigned phase;                 /* slot given to the next new call */
     ripp_ep_counters counters;
     struct ep_pending *pending; /* call creations waiting for their identity verdict */

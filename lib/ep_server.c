@@ -547,8 +547,14 @@ static void open_event_get(ripp_ep_call *c, ripp_xchg *x, ripp_ts now)
     ripp_xchg_set_handler(x, &server_cbs, b);
     ripp_call_sig_byway_opened(&c->fsm, now);
     c->ep->counters.byways_sig++;
-    ripp_hdr h[] = {{"content-type", "application/json"}, {"cache-control", "no-store"}};
-    ripp_xchg_respond(x, 200, h, 2, false);
+    /* The instance cookie goes on every signaling GET too: a client that reconnected without
+     * cookies (P6, failure recovery) learns which instance holds the call now, and its PUT
+     * and media byways follow the GET there (SPEC 7.2: they wait for this response). */
+    const char *cookie = c->ep->cfg.set_cookie;
+    ripp_hdr h[3] = {{"content-type", "application/json"}, {"cache-control", "no-store"}};
+    size_t nh = 2;
+    if (cookie) h[nh++] = (ripp_hdr){"set-cookie", cookie};
+    ripp_xchg_respond(x, 200, h, nh, false);
     b->responded = true;
     ripp_xchg_write(x, (const uint8_t *)"[", 1);
     /* The whole history: a reconnecting client dedups by seq (D19). */
@@ -660,6 +666,8 @@ static ripp_ep_call *take_over(ripp_ep *ep, const ripp_call_rec *rec, const ripp
     if (!c) return NULL;
     c->rec = *rec;
     c->resumed = true;
+    /* from now on the client is sent this instance's cookie (open_event_get) */
+    if (ep->cfg.set_cookie) snprintf(c->rec.cookies, sizeof c->rec.cookies, "%s", ep->cfg.set_cookie);
     const char *authority = ep->cfg.public_authority ? ep->cfg.public_authority : req->authority;
     snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s",
              authority && *authority ? authority : "localhost", c->path);

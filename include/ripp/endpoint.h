@@ -101,7 +101,8 @@ typedef struct ripp_ep_config {
     ripp_ts hold_timeout;         /* P2, default 5 s */
     ripp_ts linger;               /* an ended call answers 404 to byways and GET for this
                                      long before it is forgotten (CDR stays); default 30 s */
-    const char *set_cookie;       /* optional Set-Cookie value sent with every 201 */
+    const char *set_cookie;       /* optional Set-Cookie value sent with every 201
+                                   * and every signaling GET's 200 */
     bool require_identity;        /* default true */
     /* client */
     ripp_http_client *http;

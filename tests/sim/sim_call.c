@@ -319,12 +319,105 @@ static void cookies(void **state)
     world_free(&w);
 }
 
+/* A request of the test itself to the server, outside any call's machinery. */
+static int probe_status;
+static char probe_cookie[256];
+static void probe_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *h, size_t n)
+{
+    (void)x;
+    (void)ud;
+    probe_status = status;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(h[i].name, "set-cookie") == 0)
+            snprintf(probe_cookie, sizeof probe_cookie, "%s", h[i].value);
+}
+static void probe_data(ripp_xchg *x, void *ud, const uint8_t *d, size_t len)
+{
+    (void)x;
+    (void)ud;
+    (void)d;
+    (void)len;
+}
+static void probe_end(ripp_xchg *x, void *ud)
+{
+    (void)x;
+    (void)ud;
+}
+static void probe_close(ripp_xchg *x, void *ud, int error, uint32_t code)
+{
+    (void)x;
+    (void)ud;
+    (void)error;
+    (void)code;
+}
+static const ripp_xchg_cbs probe_cbs = {probe_response, probe_data, probe_end, probe_close};
+
+static int probe(world *w, const char *id)
+{
+    char url[256];
+    snprintf(url, sizeof url, "https://sim.example/call/%s/event", id);
+    ripp_hdr h[] = {{"authorization", "Bearer " TOKEN}};
+    int err = 0;
+    probe_status = 0;
+    probe_cookie[0] = 0;
+    assert_non_null(fk_request(&w->net.client, "GET", url, h, 1, true, &probe_cbs, NULL, &err));
+    fk_run(&w->net, w->client, w->server, w->net.now + 100 * RIPP_NS_PER_MS);
+    return probe_status;
+}
+
+/* An ended call stays for the linger time to answer late requests with 404, off the media
+ * clock (the server's next wakeup is when it is forgotten, not the next interval), and is
+ * forgotten then; the store's record still answers 404. */
+static void ended_call_lingers(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
+    ripp_ep_call *c = place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    char id[40];
+    snprintf(id, sizeof id, "%s", ripp_ep_call_id(srv.call));
+    ripp_ep_call_end(c, NULL, w.net.now);
+    fk_run(&w.net, w.client, w.server, w.net.now + 2 * RIPP_NS_PER_SEC);
+    assert_true(srv.done);
+    ripp_ts ended = w.net.now;
+    assert_int_equal(ripp_ep_call_count(w.server), 1);
+    assert_true(ripp_ep_expiry(w.server) >= ended + 25 * RIPP_NS_PER_SEC);
+    assert_int_equal(probe(&w, id), 404);
+    assert_int_equal(ripp_ep_call_count(w.server), 1);
+    fk_run(&w.net, w.client, w.server, ended + 31 * RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_call_count(w.server), 0);
+    assert_int_equal(ripp_ep_expiry(w.server), RIPP_TS_NEVER);
+    assert_int_equal(probe(&w, id), 404);
+    assert_int_equal(ripp_ep_call_count(w.server), 0); /* not taken over again */
+    world_free(&w);
+}
+
+/* The instance cookie comes with every signaling GET's 200 as well as the 201: a client
+ * that reconnected without cookies learns where the call is held now (P6). */
+static void signaling_get_sets_cookie(void **state)
+{
+    (void)state;
+    world w;
+    sim_set_cookie = "SERVERID=s2";
+    world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
+    sim_set_cookie = NULL;
+    ripp_ep_call *c = place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    assert_int_equal(probe(&w, ripp_ep_call_id(srv.call)), 200);
+    assert_string_equal(probe_cookie, "SERVERID=s2");
+    ripp_ep_call_end(c, NULL, w.net.now);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(call_lan),      cmocka_unit_test(call_wan),
         cmocka_unit_test(call_rejected), cmocka_unit_test(unauthorised),
         cmocka_unit_test(hold_timer),    cmocka_unit_test(cookies),
+        cmocka_unit_test(ended_call_lingers), cmocka_unit_test(signaling_get_sets_cookie),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
