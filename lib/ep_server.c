@@ -1003,6 +1003,10 @@ void ep_server_migrate(ripp_ep_call *c, const char *authority, ripp_ts now)
 void ep_server_close_call(ripp_ep_call *c)
 {
     bool gone = c->fsm.outcome == RIPP_OUTCOME_HOLD_TIMEOUT; /* nobody to wait for */
+    /* Frames still waiting for a byway would go out on the reverse byways ended below as the
+     * acks of the frames in flight free them: the call is over, they are dropped. */
+    unsigned dropped = ripp_sched_drop_queued(&c->tx);
+    if (dropped) ripp_log(RIPP_LOG_DEBUG, "call %s: %u queued frames dropped at the end", c->id, dropped);
     for (ep_bw *b = c->bws; b; b = b->next) {
         if (b->ended_local || (!gone && (b->kind == BW_MEDIA_RX || b->kind == BW_EV_RX))) continue;
         if (!b->responded)

@@ -332,6 +332,14 @@ ripp_ts ripp_sched_oldest_inflight(const ripp_sched *s)
     return oldest;
 }
 
+unsigned ripp_sched_drop_queued(ripp_sched *s)
+{
+    unsigned n = s->q_len;
+    if (s->queue) queue_clear(s);
+    ripp_stats_on_lost(&s->stats, n);
+    return n;
+}
+
 void ripp_sched_finish(ripp_sched *s)
 {
     uint64_t n = s->q_len;

@@ -135,6 +135,9 @@ unsigned ripp_sched_open_count(const ripp_sched *s);
 unsigned ripp_sched_blocked_count(const ripp_sched *s);
 /* Oldest in-flight send time, or RIPP_TS_NEVER (for the P3 "no ack" failure trigger). */
 ripp_ts ripp_sched_oldest_inflight(const ripp_sched *s);
+/* Drops the frames waiting for a byway, counted lost (a call that has ended sends no more;
+ * frames in flight still get their acks). Returns how many. */
+unsigned ripp_sched_drop_queued(ripp_sched *s);
 /* At call end: count everything still in flight or queued as lost. */
 void ripp_sched_finish(ripp_sched *s);
 

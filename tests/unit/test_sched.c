@@ -582,6 +582,31 @@ static void test_queue_overflow(void **st)
     ripp_sched_free(&s);
 }
 
+/* At a call's end the queue is dropped: the acks of the frames in flight then write
+ * nothing more (the byways they free are being ended), and every frame is accounted for. */
+static void test_drop_queued(void **st)
+{
+    (void)st;
+    ripp_sched s;
+    struct fake f;
+    mk(&s, &f, true, 3);
+    for (uint32_t n = 0; n < 8; n++)
+        assert_int_equal(sub(&s, &f, RIPP_CODEC_PCMU, n, 20), 0);
+    assert_int_equal(f.nw, 3);
+    assert_int_equal(ripp_sched_queued(&s), 5);
+    assert_int_equal(ripp_sched_drop_queued(&s), 5);
+    assert_int_equal(ripp_sched_queued(&s), 0);
+    assert_int_equal(s.stats.lost, 5);
+    assert_int_equal(ack(&s, &f, 0, 0, T0 + 200 * MS), 0);
+    assert_int_equal(ack(&s, &f, 1, 1, T0 + 201 * MS), 0);
+    assert_int_equal(ack(&s, &f, 2, 2, T0 + 202 * MS), 0);
+    assert_int_equal(f.nw, 3); /* nothing written after the drop */
+    assert_int_equal(ripp_sched_blocked_count(&s), 0);
+    assert_int_equal(ripp_sched_drop_queued(&s), 0);
+    assert_int_equal(s.stats.acked + s.stats.lost, s.next_seq);
+    ripp_sched_free(&s);
+}
+
 /* D38: blocked for stall_timeout (inclusive) -> aborted, frame lost, slot reusable. */
 static void test_stall(void **st)
 {
@@ -749,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_75_server),
         cmocka_unit_test(test_more_count),
         cmocka_unit_test(test_queue_overflow),
+        cmocka_unit_test(test_drop_queued),
         cmocka_unit_test(test_stall),
         cmocka_unit_test(test_stray_acks),
         cmocka_unit_test(test_seq_exhaustion),
