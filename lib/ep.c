@@ -47,7 +47,10 @@ ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void
     if (!ep->cfg.recover_window) ep->cfg.recover_window = 5 * RIPP_NS_PER_SEC;
     ep->table_size = 4099;
     ep->table = calloc(ep->table_size, sizeof *ep->table);
-    if (!ep->table) {
+    ep->tombs = calloc(ep->table_size, sizeof *ep->tombs);
+    if (!ep->table || !ep->tombs) {
+        free(ep->table);
+        free(ep->tombs);
         free(ep);
         ep = NULL;
         goto out;
@@ -78,13 +81,59 @@ static void slot_unlink(ripp_ep_call *c)
     c->snext = c->sprev = NULL;
 }
 
-/* An ended server call that is done needs no media clock any more: it waits on the linger
- * list, whose order is the order of forgetting (the max with the tail keeps it a FIFO; a
- * call is kept at most close_grace longer than linger that way). Walking 30 s of ended
- * calls on every interval cost a fifth of the CPU at a few hundred call setups a second. */
+static void tomb_add(ripp_ep *ep, const char *id, ripp_ts forget_at)
+{
+    ep_tomb *t = calloc(1, sizeof *t);
+    if (!t) return; /* a late request then reads the store, which says ended */
+    snprintf(t->id, sizeof t->id, "%s", id);
+    if (ep->tomb_tail && ep->tomb_tail->forget_at > forget_at) forget_at = ep->tomb_tail->forget_at;
+    t->forget_at = forget_at;
+    size_t h = hash_id(id, ep->table_size);
+    t->hnext = ep->tombs[h];
+    ep->tombs[h] = t;
+    if (ep->tomb_tail)
+        ep->tomb_tail->next = t;
+    else
+        ep->tomb_head = t;
+    ep->tomb_tail = t;
+    ep->ntombs++;
+}
+
+/* Frees the oldest tomb (the head of the FIFO). */
+static void tomb_pop(ripp_ep *ep)
+{
+    ep_tomb *t = ep->tomb_head;
+    ep_tomb **pp = &ep->tombs[hash_id(t->id, ep->table_size)];
+    while (*pp && *pp != t)
+        pp = &(*pp)->hnext;
+    if (*pp) *pp = t->hnext;
+    ep->tomb_head = t->next;
+    if (!ep->tomb_head) ep->tomb_tail = NULL;
+    ep->ntombs--;
+    free(t);
+}
+
+bool ep_tomb_find(const ripp_ep *ep, const char *id)
+{
+    for (const ep_tomb *t = ep->tombs[hash_id(id, ep->table_size)]; t; t = t->hnext)
+        if (strcmp(t->id, id) == 0) return true;
+    return false;
+}
+
+/* An ended server call that is done needs no media clock any more. When its client has
+ * the ending event, only its id is kept (a tomb) to answer late requests; otherwise the call
+ * waits on the linger list for the client's GET. Both lists are in the order of forgetting
+ * (the max with the tail keeps them FIFOs; an entry is kept at most close_grace longer than
+ * linger that way). Walking 30 s of ended calls on every interval cost a fifth of the CPU
+ * at a few hundred call setups a second, and keeping them whole 40 KiB each. */
 static void linger_push(ripp_ep_call *c)
 {
     ripp_ep *ep = c->ep;
+    if (c->final_delivered) {
+        tomb_add(ep, c->id, c->ended_at + ep->cfg.linger);
+        ep_call_free(c);
+        return;
+    }
     slot_unlink(c);
     c->forget_at = c->ended_at + ep->cfg.linger;
     if (ep->linger_tail && ep->linger_tail->forget_at > c->forget_at)
@@ -141,6 +190,9 @@ void ripp_ep_del(ripp_ep *ep)
     ep_server_drop_pending(ep);
     while (ep->calls)
         ep_call_free(ep->calls);
+    while (ep->tomb_head)
+        tomb_pop(ep);
+    free(ep->tombs);
     free(ep->table);
     free(ep);
 }
@@ -593,7 +645,7 @@ static void write_cdr(ripp_ep_call *c)
 
 ripp_ts ripp_ep_expiry(const ripp_ep *ep)
 {
-    return ep->ncalls ? ep->next_tick : RIPP_TS_NEVER;
+    return ep->ncalls || ep->ntombs ? ep->next_tick : RIPP_TS_NEVER;
 }
 
 static void call_tick(ripp_ep_call *c, ripp_ts now)
@@ -697,8 +749,12 @@ void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
     }
     while (ep->linger_head && ep->linger_head->forget_at <= now)
         ep_call_free(ep->linger_head);
+    while (ep->tomb_head && ep->tomb_head->forget_at <= now)
+        tomb_pop(ep);
     if (ep->linger_head && ep->linger_head->forget_at < ep->next_tick)
         ep->next_tick = ep->linger_head->forget_at;
+    if (ep->tomb_head && ep->tomb_head->forget_at < ep->next_tick)
+        ep->next_tick = ep->tomb_head->forget_at;
 }
 
 /* ---- accessors ---- */

@@ -35,6 +35,8 @@ typedef struct ep_ring_ent {
     uint8_t state;
     uint8_t codec;
     bool resend; /* sent once, its byway lost before the ack: counted lost until resent */
+    bool unsent; /* resend of a frame never written (queued, or its write failed): not
+                    counted sent yet */
     uint16_t len, cap;
     uint8_t *payload;
 } ep_ring_ent;
@@ -69,6 +71,16 @@ typedef struct ep_bw {
     char *body;
     size_t body_len;
 } ep_bw;
+
+/* What is left of an ended call during its linger time. */
+typedef struct ep_tomb {
+    struct ep_tomb *hnext, *next;
+    ripp_ts forget_at;
+    char id[40];
+} ep_tomb;
+
+/* True while id names a call that ended here and is not forgotten yet. */
+bool ep_tomb_find(const ripp_ep *ep, const char *id);
 
 struct ripp_ep_call {
     ripp_ep *ep;
@@ -159,6 +171,11 @@ struct ripp_ep {
     /* Ended server calls already delivered (done): off the media clock, they only answer
      * late requests until forget_at. A FIFO in forget order, linked by snext/sprev. */
     ripp_ep_call *linger_head, *linger_tail;
+    /* Ended calls whose client has the ending event are freed at once; their id stays here
+     * until the linger time is over, so that late requests get 404 without a store read. */
+    ep_tomb **tombs; /* hash of table_size buckets */
+    ep_tomb *tomb_head, *tomb_tail;
+    size_t ntombs;
     unsigned phase;                 /* slot given to the next new call */
     ripp_ep_counters counters;
     struct ep_pending *pending; /* call creations waiting for their identity verdict */
@@ -207,6 +224,7 @@ int ep_tx_submit(ripp_ep_call *c, enum ripp_codec codec, const uint8_t *payload,
 void ep_ring_flush(ripp_ep_call *c, ripp_ts now);
 void ep_ring_on_ack(ripp_ep_call *c, uint32_t seq);
 void ep_ring_mark_resend(ripp_ep_call *c, uint32_t seq);
+void ep_ring_mark_unsent(ripp_ep_call *c, uint32_t seq);
 void ep_ring_finish(ripp_ep_call *c);
 void ep_ring_free(ripp_ep_call *c);
 void ep_drain_ack(ep_bw *b, const ripp_ack *ack, ripp_ts now);

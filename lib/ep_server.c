@@ -714,6 +714,10 @@ static void serve_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const
         refuse(ep, x, req, 503, "migrated", 0, "the call has moved to another instance");
         return;
     }
+    if (!c && ep_tomb_find(ep, id)) {
+        refuse(ep, x, req, 404, "call-ended", 481, "the call has ended");
+        return;
+    }
     if (!c) {
         ripp_call_rec rec;
         ripp_trunk_rec t;
