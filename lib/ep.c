@@ -568,7 +568,7 @@ static int server_write_frame(void *ud, int idx, void *user, const ripp_media_hd
 static void server_want_more(void *ud, uint32_t count)
 {
     ripp_ep_call *c = ud;
-    if (c->fsm.state == RIPP_CALL_ENDED) return; /* acks of the last frames drain the queue */
+    if (c->fsm.state == RIPP_CALL_ENDED) return; /* its queue was dropped at the end */
     ripp_event ev;
     ripp_event_init(&ev, RIPP_EV_OPEN_REVERSE);
     ev.count = count;
