@@ -868,6 +868,11 @@ int ripp_ep_drain(ripp_ep *ep, const char *migrate_to_authority, ripp_ts now)
             ep_server_migrate(c, migrate_to_authority, now);
             n += c->migrated;
         }
+    /* the records with the migrate events are where the next instance reads them before
+     * the events leave (the transports send at the end of this turn of the loop) */
+    const ripp_store *st = ep->cfg.store;
+    if (n && st->ops->sync && st->ops->sync(st->impl) < 0)
+        ripp_log(RIPP_LOG_WARN, "drain: the store did not take the migrated calls' records");
     return n;
 }
 

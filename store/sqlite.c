@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <sqlite3.h>
+#include <uv.h>
 
 #include "store_int.h"
 
@@ -146,7 +147,15 @@ typedef struct sqstore {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     bool each_busy; /* ST_CDR_EACH is stepping: a nested walk prepares its own */
+    /* Group commit (once a loop is attached): call records and CDRs written in one turn of
+     * the loop share one transaction, committed by a check handle at the end of the turn. */
+    uv_check_t *commit;
+    uv_idle_t *spin; /* while a group is open: the loop does not sleep before the check */
+    bool in_txn;
+    unsigned txn_writes;
 } sqstore;
+
+#define SQ_TXN_MAX 512 /* writes per group commit, at most */
 
 static int sq_fail(sqstore *q, const char *what)
 {
@@ -174,13 +183,62 @@ static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
 
 #define COL_TEXT(st, col, field) col_text((st), (col), (field), sizeof(field))
 
-/* Runs a write statement whose parameters are bound (bind_rc: the OR of the bind results). */
-static int sq_write(sqstore *q, sqlite3_stmt *st, int bind_rc, const char *what)
+/* Commits the group of writes in progress, if any. */
+static int sq_commit(sqstore *q)
+{
+    if (!q->in_txn) return 0;
+    q->in_txn = false;
+    q->txn_writes = 0;
+    uv_check_stop(q->commit);
+    uv_idle_stop(q->spin);
+    if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return 0;
+    int rc = sq_fail(q, "commit");
+    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static void on_commit_check(uv_check_t *h)
+{
+    sq_commit(h->data);
+}
+
+/* A write made by a timer callback would otherwise wait for the next event to be
+ * committed: the loop sleeps in its poll between the timers and the check handles, unless
+ * an idle handle is active. */
+static void on_spin(uv_idle_t *h)
+{
+    sq_commit(h->data);
+}
+
+/* Runs a write statement whose parameters are bound (bind_rc: the OR of the bind results).
+ * group: a call record or CDR, which joins the group commit when a loop is attached; any
+ * other write commits the group first and is committed on its own. */
+static int sq_write_as(sqstore *q, sqlite3_stmt *st, int bind_rc, const char *what, bool group)
 {
     int ret = 0;
+    if (group && q->commit && !q->in_txn) {
+        if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+            ret = sq_fail(q, what);
+            sq_done(st);
+            return ret;
+        }
+        q->in_txn = true;
+        uv_check_start(q->commit, on_commit_check);
+        uv_idle_start(q->spin, on_spin);
+    } else if (!group && q->in_txn && sq_commit(q) < 0) {
+        sq_done(st);
+        return RIPP_ERR_STORE;
+    }
     if (bind_rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) ret = sq_fail(q, what);
     sq_done(st);
+    if (group && q->in_txn && ++q->txn_writes >= SQ_TXN_MAX && sq_commit(q) < 0)
+        ret = RIPP_ERR_STORE;
     return ret;
+}
+
+static int sq_write(sqstore *q, sqlite3_stmt *st, int bind_rc, const char *what)
+{
+    return sq_write_as(q, st, bind_rc, what, false);
 }
 
 /* Steps a lookup: 0 with a row ready, RIPP_ERR_NOTFOUND or RIPP_ERR_STORE (reset done). */
@@ -280,7 +338,7 @@ static int sq_call_put(void *impl, const ripp_call_rec *c)
             sqlite3_bind_int64(st, 10, c->media_seq_s2c) | bind_text(st, 11, c->cookies) |
             bind_text(st, 12, c->next_hop) | bind_text(st, 13, c->token_hash) |
             sqlite3_bind_int64(st, 14, c->created_ms) | sqlite3_bind_int64(st, 15, c->updated_ms);
-    return sq_write(q, st, b, "call_put");
+    return sq_write_as(q, st, b, "call_put", true);
 }
 
 static int sq_call_get(void *impl, const char *id, ripp_call_rec *out)
@@ -329,7 +387,7 @@ static int sq_cdr_put(void *impl, const ripp_cdr *c)
             sqlite3_bind_int(st, 9, c->end_code) | bind_text(st, 10, c->dtmf) |
             bind_text(st, 11, c->recording) | bind_text(st, 12, c->stats_json) |
             bind_text(st, 13, c->verstat);
-    return sq_write(q, st, b, "cdr_put");
+    return sq_write_as(q, st, b, "cdr_put", true);
 }
 
 /* Columns in CDR_COLS order. */
@@ -485,6 +543,7 @@ static int sq_trunk_del(void *impl, const char *id)
     int rc = ripp_store_check_key(id, sizeof(((ripp_trunk_rec *)0)->id));
     if (rc == RIPP_ERR_LIMIT) return RIPP_ERR_NOTFOUND;
     if (rc) return rc;
+    if (sq_commit(q) < 0) return RIPP_ERR_STORE;
     if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return sq_fail(q, "trunk_del");
     int n = sq_key_write(q, ST_TRUNK_DEL_TOKENS, id, "trunk_del");
@@ -611,10 +670,23 @@ static int sq_prov_each(void *impl, int (*cb)(void *ud, const ripp_prov_rec *p),
     return ret;
 }
 
+static int sq_sync(void *impl)
+{
+    return sq_commit(impl);
+}
+
+static void on_commit_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void sq_close(void *impl)
 {
     sqstore *q = impl;
     if (!q) return;
+    sq_commit(q);
+    if (q->commit) uv_close((uv_handle_t *)q->commit, on_commit_closed);
+    if (q->spin) uv_close((uv_handle_t *)q->spin, on_commit_closed);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(q->st[i]);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
@@ -644,7 +716,32 @@ static const ripp_store_ops sqlite_ops = {
     .prov_del = sq_prov_del,
     .prov_each = sq_prov_each,
     .close = sq_close,
+    .sync = sq_sync,
 };
+
+bool ripp_store_sqlite_is(const ripp_store *s)
+{
+    return s && s->ops && s->ops->close == sq_close;
+}
+
+int ripp_store_sqlite_attach(ripp_store *s, struct uv_loop_s *loop)
+{
+    sqstore *q = s->impl;
+    if (q->commit) return RIPP_ERR_STATE;
+    q->commit = malloc(sizeof *q->commit);
+    q->spin = malloc(sizeof *q->spin);
+    if (!q->commit || !q->spin) {
+        free(q->commit);
+        free(q->spin);
+        q->commit = NULL;
+        q->spin = NULL;
+        return RIPP_ERR_NOMEM;
+    }
+    uv_check_init(loop, q->commit);
+    uv_idle_init(loop, q->spin);
+    q->commit->data = q->spin->data = q;
+    return 0;
+}
 
 /* Creates the schema, or checks that an existing one is one this program understands and
  * migrates it to SCHEMA_VERSION. One IMMEDIATE transaction, so that instances opening a new

@@ -108,10 +108,18 @@ ripp_store *ripp_store_open(const char *spec, int *err, char *errbuf, size_t err
     return ripp_store_sqlite_open(spec, err, errbuf, errcap);
 }
 
+int ripp_store_sync(ripp_store *s)
+{
+    if (!s) return RIPP_ERR_INVAL;
+    return s->ops->sync ? s->ops->sync(s->impl) : 0;
+}
+
 int ripp_store_attach_loop(ripp_store *s, struct uv_loop_s *loop)
 {
     if (!s || !loop) return RIPP_ERR_INVAL;
-    return ripp_store_redis_is(s) ? ripp_store_redis_attach(s, loop) : 0;
+    if (ripp_store_redis_is(s)) return ripp_store_redis_attach(s, loop);
+    if (ripp_store_sqlite_is(s)) return ripp_store_sqlite_attach(s, loop);
+    return 0;
 }
 
 int ripp_store_status_get(const ripp_store *s, ripp_store_status *out)

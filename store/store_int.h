@@ -76,6 +76,8 @@ void ripp_rwb_status(struct rwb *w, ripp_store_status *out);
  * frees q (with the loop's close callback: q stays valid until this returns). */
 void ripp_rwb_close(struct rwb *w);
 
+bool ripp_store_sqlite_is(const ripp_store *s);
+int ripp_store_sqlite_attach(ripp_store *s, struct uv_loop_s *loop);
 bool ripp_store_redis_is(const ripp_store *s);
 int ripp_store_redis_attach(ripp_store *s, struct uv_loop_s *loop);
 void ripp_store_redis_status(const ripp_store *s, ripp_store_status *out);

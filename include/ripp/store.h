@@ -145,6 +145,8 @@ typedef struct ripp_store_ops {
      * stopped). */
     int (*cdr_each)(void *impl, int (*cb)(void *ud, const ripp_cdr *cdr), void *ud);
     void (*close)(void *impl);
+    /* Optional: make every write so far visible to other processes now (ripp_store_sync). */
+    int (*sync)(void *impl);
 } ripp_store_ops;
 
 typedef struct ripp_store {
@@ -202,9 +204,22 @@ struct uv_loop_s;
  * it. A put that would add a record to a full queue fails with RIPP_ERR_STORE. Once a loop
  * is attached, ripp_store_close writes what is still queued through the synchronous
  * connection, and releases its handles through the loop: run the loop once more after it
- * (uv_run(loop, UV_RUN_NOWAIT) suffices) before closing the loop. Other backends write
- * synchronously: 0, nothing to do. RIPP_ERR_STATE when a loop is attached already. */
+ * (uv_run(loop, UV_RUN_NOWAIT) suffices) before closing the loop. For SQLite: from now on
+ * the call records and CDRs written in one turn of the loop share one transaction,
+ * committed at the end of the turn (a check handle) or after 512 writes; any other write
+ * commits the group first; reads on this store see the group at once, other processes at
+ * the commit (ripp_store_sync commits at once); ripp_store_close commits and releases its
+ * handle through the loop as above. Other backends write synchronously: 0, nothing to do.
+ * RIPP_ERR_STATE when a loop is attached already. */
 int ripp_store_attach_loop(ripp_store *s, struct uv_loop_s *loop);
+
+/* Makes every write so far visible to other processes at once, where a backend defers them
+ * to the end of the loop's turn: SQLite with a loop attached groups the call records and
+ * CDRs written in one turn into one transaction (committed by a check handle). The engine
+ * syncs after sending migrate, before the client can reach another instance. 0 or
+ * RIPP_ERR_STORE; 0 for backends with nothing deferred (Redis's write-behind is ordered on
+ * its own connection and keeps its own rules, above). */
+int ripp_store_sync(ripp_store *s);
 
 /* What a readiness probe, the engine or an operator may ask a store. */
 typedef struct ripp_store_status {

@@ -3,7 +3,9 @@
 #include "store_suite.h"
 
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 static char tmpdir[256];
 static int db_counter;
@@ -189,6 +191,114 @@ static void test_takeover_between_handles(void **state)
     db_unlink(path);
 }
 
+typedef struct gc_timer {
+    ripp_store *a, *b;
+    ripp_call_rec *c;
+    int seen; /* at the second timer: what b read */
+} gc_timer;
+
+static void gc_write(uv_timer_t *t)
+{
+    gc_timer *g = t->data;
+    assert_int_equal(g->a->ops->call_put(g->a->impl, g->c), 0);
+}
+
+static void gc_check(uv_timer_t *t)
+{
+    gc_timer *g = t->data;
+    ripp_call_rec got;
+    g->seen = g->b->ops->call_get(g->b->impl, g->c->id, &got) == 0 ? got.state : -1;
+}
+
+/* With a loop attached, the call records and CDRs of one turn of the loop are one
+ * transaction: the writer reads them at once, another handle (another instance) at the end
+ * of the turn, at ripp_store_sync, before any other kind of write, or at the close. */
+static void test_group_commit(void **state)
+{
+    (void)state;
+    char path[512];
+    next_path(path, sizeof path);
+    ripp_store *a = open_at(path), *b = open_at(path);
+    assert_non_null(a);
+    assert_non_null(b);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(ripp_store_attach_loop(a, &loop), 0);
+    assert_int_equal(ripp_store_attach_loop(a, &loop), RIPP_ERR_STATE);
+    ripp_call_rec c, got;
+    ripp_cdr cdr, gotc;
+    make_call(&c, 7);
+    make_cdr(&cdr, 7);
+    /* the end of the turn */
+    assert_int_equal(a->ops->call_put(a->impl, &c), 0);
+    assert_int_equal(a->ops->cdr_put(a->impl, &cdr), 0);
+    assert_int_equal(a->ops->call_get(a->impl, c.id, &got), 0);
+    assert_int_equal(b->ops->call_get(b->impl, c.id, &got), RIPP_ERR_NOTFOUND);
+    assert_int_equal(b->ops->cdr_get(b->impl, cdr.call_id, &gotc), RIPP_ERR_NOTFOUND);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(b->ops->call_get(b->impl, c.id, &got), 0);
+    assert_call_eq(&got, &c);
+    assert_int_equal(b->ops->cdr_get(b->impl, cdr.call_id, &gotc), 0);
+    /* ripp_store_sync */
+    c.state = 5;
+    assert_int_equal(a->ops->call_put(a->impl, &c), 0);
+    assert_int_equal(b->ops->call_get(b->impl, c.id, &got), 0);
+    assert_int_not_equal(got.state, 5);
+    assert_int_equal(ripp_store_sync(a), 0);
+    assert_int_equal(b->ops->call_get(b->impl, c.id, &got), 0);
+    assert_int_equal(got.state, 5);
+    assert_int_equal(ripp_store_sync(a), 0); /* nothing pending */
+    /* another kind of write commits the group first */
+    c.state = 6;
+    assert_int_equal(a->ops->call_put(a->impl, &c), 0);
+    ripp_trunk_rec t = {.id = "t-group", .answer = "echo"};
+    assert_int_equal(a->ops->trunk_put(a->impl, &t), 0);
+    assert_int_equal(b->ops->call_get(b->impl, c.id, &got), 0);
+    assert_int_equal(got.state, 6);
+    /* a write made by a timer is committed at once, not when the loop next wakes up: another
+     * process (a child here) writing meanwhile does not wait for the lock */
+    c.state = 8;
+    gc_timer g = {.a = a, .b = b, .c = &c, .seen = -2};
+    uv_timer_t t1, t2;
+    uv_timer_init(&loop, &t1);
+    uv_timer_init(&loop, &t2);
+    t1.data = t2.data = &g;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        usleep(200 * 1000);
+        sqlite3 *db = NULL;
+        int rc = sqlite3_open(path, &db);
+        if (rc == SQLITE_OK) sqlite3_busy_timeout(db, 500);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, "UPDATE trunks SET answer = 'ring' WHERE id = 't-group'", NULL,
+                              NULL, NULL);
+        sqlite3_close(db);
+        _exit(rc == SQLITE_OK ? 0 : 1);
+    }
+    uv_timer_start(&t1, gc_write, 1, 0);
+    uv_timer_start(&t2, gc_check, 1500, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(g.seen, 8);
+    int status = -1;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    uv_close((uv_handle_t *)&t1, NULL);
+    uv_close((uv_handle_t *)&t2, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    /* the close */
+    c.state = 7;
+    assert_int_equal(a->ops->call_put(a->impl, &c), 0);
+    ripp_store_close(a);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the handle closes */
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(b->ops->call_get(b->impl, c.id, &got), 0);
+    assert_int_equal(got.state, 7);
+    ripp_store_close(b);
+    db_unlink(path);
+}
+
 static char last_log[1024];
 static void capture_log(void *ud, enum ripp_log_level level, const char *msg)
 {
@@ -288,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_persistence_and_schema),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_takeover_between_handles),
+        cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_backend_errors),
         cmocka_unit_test(test_foreign_overlong_values),
     };
