@@ -156,12 +156,14 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
         }
     }
     if ((uint64_t)seq - jb->next_seq >= cap) {
-        /* Two consecutive frames at least two windows ahead are a jump in the sender's
-         * numbering (another instance took the call over and numbers past the old one, or a
-         * backlog flushed after an outage): start again from them, as RFC 3550 A.1 resyncs
-         * after a jump. One stray frame alone changes nothing. */
-        bool jump = (uint64_t)seq - jb->next_seq >= 2 * (uint64_t)cap;
-        if (jump && jb->resync_pending && seq == jb->resync_seq + 1) {
+        /* Two consecutive frames beyond the window are a jump in the sender's numbering
+         * (another instance took the call over and numbers past the old one) or a backlog
+         * larger than the window (flushed after an outage): start again from them, as RFC
+         * 3550 A.1 resyncs after a jump; the older frames held are dropped, being late.
+         * Without it, frames between one and two windows ahead were refused for the rest of
+         * the call, since playout and arrivals advance alike. One stray frame alone changes
+         * nothing. */
+        if (jb->resync_pending && seq == jb->resync_seq + 1) {
             for (uint32_t i = 0; i < cap; i++)
                 jb->slots[i].used = false;
             jb->stored = 0;
@@ -171,7 +173,7 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
             jb->resync_pending = false;
             return ripp_jbuf_put(jb, seq, codec, payload, len, now);
         }
-        jb->resync_pending = jump;
+        jb->resync_pending = true;
         jb->resync_seq = seq;
         return RIPP_ERR_LIMIT;
     }

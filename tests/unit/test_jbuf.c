@@ -238,6 +238,31 @@ static void test_resync(void **st)
     ripp_jbuf_free(&jb);
 }
 
+/* A backlog larger than the window flushed into a fresh buffer (a failover burst), then
+ * live frames: the buffer resyncs on the first two frames beyond its window, and every live
+ * frame after the burst is stored and played (once refused for the rest of the call). */
+static void test_burst_beyond_window(void **st)
+{
+    (void)st;
+    ripp_jbuf jb;
+    ripp_jbuf_config c = {.capacity = 4, .min_delay = 20 * MS, .max_delay = 20 * MS};
+    assert_int_equal(ripp_jbuf_init(&jb, &c, NULL), 0);
+    for (uint32_t s = 1000; s < 1004; s++)
+        assert_int_equal(put(&jb, s, T0), 0);
+    assert_int_equal(put(&jb, 1004, T0), RIPP_ERR_LIMIT);
+    assert_int_equal(put(&jb, 1005, T0), 0); /* the resync */
+    ripp_jbuf_out o;
+    unsigned played = 0;
+    for (uint32_t k = 1; k <= 40; k++) {
+        ripp_ts now = T0 + (ripp_ts)k * 20 * MS;
+        assert_int_equal(put(&jb, 1005 + k, now), 0);
+        while (ripp_jbuf_pop(&jb, now, &o) == 1)
+            played += o.present;
+    }
+    assert_true(played >= 38);
+    ripp_jbuf_free(&jb);
+}
+
 static void test_capacity(void **st)
 {
     (void)st;
@@ -440,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_init),           cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_dup_late),       cmocka_unit_test(test_early_reorder),
         cmocka_unit_test(test_conceal_gap),    cmocka_unit_test(test_capacity), cmocka_unit_test(test_resync),
+        cmocka_unit_test(test_burst_beyond_window),
         cmocka_unit_test(test_adaptation),     cmocka_unit_test(test_adaptation_shrinks),
         cmocka_unit_test(test_burst_recovers), cmocka_unit_test(test_no_alloc_after_init),
     };
