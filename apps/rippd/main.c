@@ -279,7 +279,9 @@ static int print_cdr(void *ud, const ripp_cdr *d)
                   (json_int_t)d->start_ms, "answer_ms", (json_int_t)d->answer_ms, "end_ms",
                   (json_int_t)d->end_ms, "outcome", d->outcome, "end_code", d->end_code, "dtmf",
                   d->dtmf, "recording", d->recording, "stats", stats ? stats : json_object());
-    if (hop) json_object_set_new(o, "next_hop", json_string(rec.next_hop));
+    if (hop) /* its first line: the downstream call URI (bridge.c keeps more after it) */
+        json_object_set_new(o, "next_hop",
+                            json_stringn(rec.next_hop, strcspn(rec.next_hop, "\n")));
     if (d->verstat[0]) json_object_set_new(o, "identity", json_string(d->verstat));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", s);
