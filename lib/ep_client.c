@@ -121,29 +121,79 @@ static void resolve_location(const ripp_ep_call *c, const char *loc, char *out, 
     snprintf(out, cap, "%.*s%s%s", (int)origin, c->trunk_url, loc[0] == '/' ? "" : "/", loc);
 }
 
-/* Keep up to 10 cookies of at most 5 KiB (RFC 6265 name=value only; attributes dropped). */
-static void take_cookies(ripp_ep_call *c, const ripp_hdr *hdrs, size_t n)
+/* Sets one cookie (name=value, l bytes, the name nl of them) in the Cookie header value:
+ * a cookie of the same name is replaced where it stands (a balancer's server cookie after
+ * a failover names the new instance), another is added. False when it does not fit. */
+static bool cookie_set(ripp_ep_call *c, const char *v, size_t l, size_t nl)
 {
-    int count = 0;
+    char out[sizeof c->cookie];
     size_t o = 0;
-    for (size_t i = 0; i < n && count < EP_MAX_COOKIES; i++) {
+    int count = 0;
+    bool replaced = false;
+    for (const char *p = c->cookie; *p;) {
+        const char *e = strstr(p, "; ");
+        size_t el = e ? (size_t)(e - p) : strlen(p);
+        const char *eq = memchr(p, '=', el);
+        size_t enl = eq ? (size_t)(eq - p) : el;
+        const char *src = p;
+        size_t sl = el;
+        bool same = enl == nl && memcmp(p, v, nl) == 0;
+        p = e ? e + 2 : p + el;
+        if (same) {
+            if (replaced) continue; /* a duplicate of the name: keep one */
+            src = v;
+            sl = l;
+            replaced = true;
+        }
+        if (o + sl + 3 >= sizeof out) return false;
+        if (o) {
+            memcpy(out + o, "; ", 2);
+            o += 2;
+        }
+        memcpy(out + o, src, sl);
+        o += sl;
+        count++;
+    }
+    if (!replaced) {
+        if (count >= EP_MAX_COOKIES || o + l + 3 >= sizeof out) return false;
+        if (o) {
+            memcpy(out + o, "; ", 2);
+            o += 2;
+        }
+        memcpy(out + o, v, l);
+        o += l;
+    }
+    out[o] = 0;
+    memcpy(c->cookie, out, o + 1);
+    return true;
+}
+
+/* Keep up to 10 cookies of at most 5 KiB (RFC 6265 name=value only; attributes dropped).
+ * Returns how many Set-Cookie values were taken. */
+static int take_cookies(ripp_ep_call *c, const ripp_hdr *hdrs, size_t n)
+{
+    int taken = 0;
+    for (size_t i = 0; i < n; i++) {
         if (strcasecmp(hdrs[i].name, "set-cookie") != 0) continue;
         const char *v = hdrs[i].value;
         size_t l = strcspn(v, ";");
-        if (strlen(v) > EP_MAX_COOKIE_LEN || !memchr(v, '=', l) || l == 0) {
+        while (l && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+            l--;
+        const char *eq = memchr(v, '=', l);
+        if (strlen(v) > EP_MAX_COOKIE_LEN || !eq || eq == v) {
             ripp_log(RIPP_LOG_WARN, "call %s: cookie refused (malformed or over 5 KiB)", c->id);
             continue;
         }
-        if (o + l + 3 >= sizeof c->cookie) {
-            ripp_log(RIPP_LOG_WARN, "call %s: cookie dropped (too much cookie data)", c->id);
+        if (!cookie_set(c, v, l, (size_t)(eq - v))) {
+            ripp_log(RIPP_LOG_WARN,
+                     "call %s: cookie dropped (more than %d cookies or too much "
+                     "cookie data)",
+                     c->id, EP_MAX_COOKIES);
             continue;
         }
-        if (o) o += (size_t)snprintf(c->cookie + o, sizeof c->cookie - o, "; ");
-        memcpy(c->cookie + o, v, l);
-        o += l;
-        c->cookie[o] = 0;
-        count++;
+        taken++;
     }
+    return taken;
 }
 
 static void open_reverse(ripp_ep_call *c)
@@ -247,7 +297,7 @@ static void requeue_sched(ripp_ep_call *c)
     for (uint64_t s = hi; s-- > 0 && marked < q && hi - s <= c->ring_cap;) {
         ep_ring_ent *e = c->ring ? &c->ring[s % c->ring_cap] : NULL;
         if (!e || e->seq != s || e->state != RE_SENT) continue;
-        ep_ring_mark_resend(c, (uint32_t)s);
+        ep_ring_mark_unsent(c, (uint32_t)s);
         marked++;
     }
     ripp_sched_finish(&c->tx); /* counts them lost; the resend takes that back */
@@ -367,6 +417,81 @@ void ep_client_recover(ripp_ep_call *c, const char *why, ripp_ts now)
     c->attempts = 0;
 }
 
+ripp_ep_call *ripp_ep_call_adopt(ripp_ep *ep, const ripp_adopt_opts *o, ripp_ts now, int *err)
+{
+    int rv = RIPP_ERR_INVAL;
+    ripp_ep_call *c = NULL;
+    if (ep->cfg.role != RIPP_ROLE_CLIENT || !o || !o->call_uri || !o->token || !o->token[0])
+        goto out;
+    const char *uri = o->call_uri, *host = uri + 8;
+    const char *slash = strrchr(uri, '/');
+    if (strncasecmp(uri, "https://", 8) != 0 || strlen(uri) >= RIPP_URI_MAX ||
+        strlen(o->token) > 1000 || !slash || slash < host || !strchr(host, '/') ||
+        strchr(host, '/') == host || !slash[1] || strlen(slash + 1) >= sizeof c->id ||
+        strchr(uri, '?') || o->state < RIPP_CALL_CREATED || o->state > RIPP_CALL_ACTIVE)
+        goto out;
+    rv = RIPP_ERR_STATE;
+    if (ep_call_find(ep, slash + 1)) goto out;
+    rv = RIPP_ERR_NOMEM;
+    c = ep_call_new(ep, slash + 1, now);
+    if (!c) goto out;
+    ripp_call_init(&c->fsm, RIPP_ROLE_CLIENT, uri, 0, now);
+    c->fsm.state = o->state;
+    c->fsm.answered = o->state == RIPP_CALL_ACTIVE;
+    c->fsm.last_seq_in = o->last_seq_in < -1 ? -1 : o->last_seq_in;
+    c->fsm.next_seq_out = o->next_seq_out;
+    snprintf(c->uri, sizeof c->uri, "%s", uri);
+    snprintf(c->path, sizeof c->path, "%s", strchr(host, '/'));
+    snprintf(c->trunk_url, sizeof c->trunk_url, "%.*s", (int)(strchr(host, '/') - uri), uri);
+    snprintf(c->auth, sizeof c->auth, "Bearer %s", o->token);
+    if (o->target) snprintf(c->rec.target, sizeof c->rec.target, "%s", o->target);
+    if (o->cookies && strlen(o->cookies) < sizeof c->cookie)
+        snprintf(c->cookie, sizeof c->cookie, "%s", o->cookies);
+    ep_sched_init(c, true, now);
+    c->tx.next_seq = o->media_seq;
+    /* a client call whose byways are all gone: it reconnects at once */
+    new_generation(c, false, now);
+    ripp_log(RIPP_LOG_INFO,
+             "call %s adopted at %s (%s; events to it from seq %llu, from it after %lld; media "
+             "from seq %llu); reconnecting",
+             c->id, c->uri, ripp_call_state_name(c->fsm.state),
+             (unsigned long long)c->fsm.next_seq_out, (long long)c->fsm.last_seq_in,
+             (unsigned long long)c->tx.next_seq);
+    attempt(c, now);
+    rv = 0;
+out:
+    if (err) *err = rv;
+    return rv == 0 ? c : NULL;
+}
+
+void ripp_ep_call_release(ripp_ep_call *c, ripp_ts now)
+{
+    if (c->fsm.role != RIPP_ROLE_CLIENT || c->fsm.state == RIPP_CALL_ENDED) return;
+    if (c->fsm.state < RIPP_CALL_CREATED) {
+        ripp_ep_call_end(c, NULL, now);
+        return;
+    }
+    ripp_log(RIPP_LOG_INFO, "call %s: handed over to another client", c->id);
+    c->recovering = false;
+    c->holding = false;
+    ripp_call_abandon(&c->fsm, RIPP_OUTCOME_TRANSPORT);
+    ep_call_ended(c, now);
+    for (ep_bw *b = c->bws; b; b = b->next) {
+        b->self_reset = true;
+        ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
+    }
+}
+
+uint64_t ripp_ep_call_next_media_seq(const ripp_ep_call *c)
+{
+    return c->tx.next_seq;
+}
+
+const char *ripp_ep_call_cookies(const ripp_ep_call *c)
+{
+    return c->cookie;
+}
+
 /* D30: https, a host name (not an IP literal), the same path, another authority. */
 static bool migrate_uri_ok(const char *cur, const char *nu)
 {
@@ -472,7 +597,12 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
     case BW_EV_RX:
         if (b == c->sig_get && c->recovering && c->fsm.state != RIPP_CALL_ENDED) {
             if (status == 200) {
-                take_cookies(c, hdrs, n);
+                /* SPEC 7.2 [T00]: the instance that answered may set cookies (a balancer's
+                 * server cookie, the instance's own); the PUT and the media byways opened
+                 * next carry them, so that they reach the same instance. A reconnect made
+                 * without cookies sends them again once it has new ones; without any it
+                 * stays without (the old ones may name another instance). */
+                if (take_cookies(c, hdrs, n) > 0) c->no_cookies = false;
                 recovered(c, now);
             } else if (status == 404 || status == 401 || status == 403) {
                 c->sig_get = NULL;
@@ -679,7 +809,7 @@ int ep_client_write_frame(void *ud, int idx, void *user, const ripp_media_hdr *h
     if (!b) return RIPP_ERR_STATE;
     int rv = ep_byway_write(b, rec, len);
     /* the stream is gone (reset under us): the frame waits for the next byways */
-    if (rv < 0) ep_ring_mark_resend(c, c->tx.bw[idx].inflight_seq);
+    if (rv < 0) ep_ring_mark_unsent(c, c->tx.bw[idx].inflight_seq);
     return rv;
 }
 

@@ -48,6 +48,7 @@ int ep_tx_submit(ripp_ep_call *c, enum ripp_codec codec, const uint8_t *payload,
         c->fo.dropped++;
         if (!e->resend) ripp_stats_on_lost(&c->tx.stats, 1);
     }
+    e->unsent = false;
     if (e->cap < len) {
         uint8_t *np = realloc(e->payload, len);
         if (!np) {
@@ -99,31 +100,67 @@ void ep_ring_flush(ripp_ep_call *c, ripp_ts now)
         ripp_sched_submit(&c->tx, (enum ripp_codec)e->codec, e->payload, e->len, now, wall, NULL);
         c->tx.next_seq = saved;
         if (e->resend) {
-            c->fo.resent++;
-            if (c->tx.stats.sent > sent0) c->tx.stats.sent--;
+            /* its first loss is taken back; so is the second "sent", unless the first
+             * attempt never reached a byway (then this is its first) */
+            if (!e->unsent) {
+                c->fo.resent++;
+                if (c->tx.stats.sent > sent0) c->tx.stats.sent--;
+            }
             if (c->tx.stats.lost) c->tx.stats.lost--;
         }
         e->state = RE_SENT;
         e->resend = false;
+        e->unsent = false;
         c->ring_waiting--;
         if (s == c->flush_from) c->flush_from = s + 1;
     }
 }
 
+/* The scheduler has counted the ack; a frame counts as acknowledged once, whichever path
+ * (old byway, new byway after a resend) its acks come by. */
 void ep_ring_on_ack(ripp_ep_call *c, uint32_t seq)
 {
     ep_ring_ent *e = ent_of(c, seq);
-    if (e && e->state == RE_SENT) e->state = RE_ACKED;
+    if (!e) return;
+    if (e->state == RE_SENT) {
+        e->state = RE_ACKED;
+    } else if (e->state == RE_ACKED || (e->state == RE_PENDING && e->resend)) {
+        if (c->tx.stats.acked) c->tx.stats.acked--;
+        c->tx.stats.stray_acks++;
+        if (e->state == RE_PENDING) { /* delivered after all: not to be sent again */
+            e->state = RE_ACKED;
+            e->resend = false;
+            c->ring_waiting--;
+            if (c->tx.stats.lost) c->tx.stats.lost--;
+            if (!e->unsent) c->tx.stats.acked++; /* its first sending was counted */
+            e->unsent = false;
+        }
+    }
 }
 
-void ep_ring_mark_resend(ripp_ep_call *c, uint32_t seq)
+static void mark(ripp_ep_call *c, uint32_t seq, bool unsent)
 {
     ep_ring_ent *e = ent_of(c, seq);
     if (!e || e->state != RE_SENT) return;
     e->state = RE_PENDING;
     e->resend = true;
+    e->unsent = unsent;
     c->ring_waiting++;
     if (seq < c->flush_from) c->flush_from = seq;
+}
+
+/* Written on a byway that was lost before its ack: counted sent (once) and lost (until it
+ * is sent again). */
+void ep_ring_mark_resend(ripp_ep_call *c, uint32_t seq)
+{
+    mark(c, seq, false);
+}
+
+/* Taken back before it reached a byway (queued in the scheduler, or its write failed):
+ * counted lost, not sent. */
+void ep_ring_mark_unsent(ripp_ep_call *c, uint32_t seq)
+{
+    mark(c, seq, true);
 }
 
 /* At the end: what still waits was never delivered. */

@@ -181,6 +181,41 @@ typedef struct ripp_place_opts {
 } ripp_place_opts;
 ripp_ep_call *ripp_ep_call_place(ripp_ep *ep, const ripp_place_opts *o, ripp_ts now, int *err);
 
+/* Client: take over a call that another client (another process, a crashed instance)
+ * placed, without placing it again (SPEC §7.3: client migration; B2BUA chains reattach to
+ * the downstream call they stored). The call is rebuilt in `state` and reconnects at once
+ * as after a failure (P3): the signaling GET to call_uri with the token and the cookies
+ * given, then, on its 200, the PUT and the media byways; retries with back-off until
+ * recover_window (also with no_recovery), a 404 or 401/403 ends the call (transport).
+ * Events this side sends take seqs from next_seq_out on; events the server replays up to
+ * last_seq_in are dropped as processed (D19); frames take numbers from media_seq on, which
+ * must lie past every number the old client can have used (the receiver follows the
+ * jump). Frames submitted before the 200 wait in the failover buffer. Returns the call, or
+ * NULL with *err: RIPP_ERR_INVAL (not a client engine, call_uri not https://host/.../ID,
+ * no token, state not CREATED..ACTIVE), RIPP_ERR_STATE (this engine holds a call of that
+ * id), RIPP_ERR_NOMEM. The strings are copied. */
+typedef struct ripp_adopt_opts {
+    const char *call_uri; /* absolute URI of the existing call */
+    const char *token;    /* bearer token of its trunk */
+    const char *cookies;  /* Cookie header value to send, or NULL */
+    const char *target;   /* user@domain, for the application (optional) */
+    enum ripp_call_state state;
+    int64_t last_seq_in;   /* last event seq processed from the server; -1 none */
+    uint64_t next_seq_out; /* seq of the next event this side sends */
+    uint64_t media_seq;    /* seq of the next media frame */
+} ripp_adopt_opts;
+ripp_ep_call *ripp_ep_call_adopt(ripp_ep *ep, const ripp_adopt_opts *o, ripp_ts now, int *err);
+/* Client: hand the call over to another client that adopts it (ripp_ep_call_adopt): it
+ * ends here without an event (the server's call goes on, held for the other client), every
+ * exchange is reset, and on_done follows with the outcome `transport`. A call not created
+ * yet (no 201) cannot be handed over: it is ended as ripp_ep_call_end would. No-op on an
+ * ended call or a server call. */
+void ripp_ep_call_release(ripp_ep_call *c, ripp_ts now);
+/* Client: the seq the next media frame takes, and the Cookie header value the call sends
+ * ("" none): what an application keeps for a later ripp_ep_call_adopt. */
+uint64_t ripp_ep_call_next_media_seq(const ripp_ep_call *c);
+const char *ripp_ep_call_cookies(const ripp_ep_call *c);
+
 /* Send an event on the call (server: alerting, accepted, rejected, failed, noanswer, end,
  * open-reverse, migrate; client: end, tnt). seq, direction, call and timestamp are filled.
  * Returns 0 or RIPP_ERR_STATE. Ending events start the closing of the call's byways. */
