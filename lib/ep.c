@@ -48,9 +48,14 @@ ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void
     ep->table_size = 4099;
     ep->table = calloc(ep->table_size, sizeof *ep->table);
     ep->tombs = calloc(ep->table_size, sizeof *ep->tombs);
-    if (!ep->table || !ep->tombs) {
+    if (!ep->cfg.token_cache) ep->cfg.token_cache = RIPP_NS_PER_SEC;
+    if (ep->cfg.role == RIPP_ROLE_SERVER && !ep->cfg.no_token_cache)
+        ep->tokcache = calloc(EP_TOKCACHE, sizeof *ep->tokcache);
+    if (!ep->table || !ep->tombs ||
+        (ep->cfg.role == RIPP_ROLE_SERVER && !ep->cfg.no_token_cache && !ep->tokcache)) {
         free(ep->table);
         free(ep->tombs);
+        free(ep->tokcache);
         free(ep);
         ep = NULL;
         goto out;
@@ -193,6 +198,7 @@ void ripp_ep_del(ripp_ep *ep)
     while (ep->tomb_head)
         tomb_pop(ep);
     free(ep->tombs);
+    free(ep->tokcache);
     free(ep->table);
     free(ep);
 }

@@ -72,6 +72,14 @@ typedef struct ep_bw {
     size_t body_len;
 } ep_bw;
 
+/* A bearer token the store validated recently (cfg.token_cache). */
+#define EP_TOKCACHE 1024
+typedef struct ep_tok {
+    char hash[65];
+    char trunk_id[64];
+    ripp_ts until; /* 0: empty */
+} ep_tok;
+
 /* What is left of an ended call during its linger time. */
 typedef struct ep_tomb {
     struct ep_tomb *hnext, *next;
@@ -174,6 +182,7 @@ struct ripp_ep {
     /* Ended calls whose client has the ending event are freed at once; their id stays here
      * until the linger time is over, so that late requests get 404 without a store read. */
     ep_tomb **tombs; /* hash of table_size buckets */
+    struct ep_tok *tokcache; /* EP_TOKCACHE entries, direct-mapped by token hash */
     ep_tomb *tomb_head, *tomb_tail;
     size_t ntombs;
     unsigned phase;                 /* slot given to the next new call */

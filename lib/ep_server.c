@@ -123,8 +123,20 @@ static int authenticate(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, char
         refuse(ep, x, req, 500, "internal", 0, "token hashing failed");
         return -1;
     }
+    ripp_ts now = ep_now(ep);
+    ep_tok *tc = ep->tokcache ? &ep->tokcache[strtoul(hash + 56, NULL, 16) % EP_TOKCACHE] : NULL;
+    if (tc && tc->until > now && strcmp(tc->hash, hash) == 0 && strlen(tc->trunk_id) < cap) {
+        snprintf(trunk_id, cap, "%s", tc->trunk_id);
+        ep->counters.token_cache_hits++;
+        return 0;
+    }
     int rv = ep->cfg.store->ops->token_lookup(ep->cfg.store->impl, hash,
                                               (int64_t)(ep_wall_us(ep) / 1000), trunk_id, cap);
+    if (rv == 0 && tc && strlen(trunk_id) < sizeof tc->trunk_id) {
+        snprintf(tc->hash, sizeof tc->hash, "%s", hash);
+        snprintf(tc->trunk_id, sizeof tc->trunk_id, "%s", trunk_id);
+        tc->until = now + ep->cfg.token_cache;
+    }
     if (rv == RIPP_ERR_NOTFOUND) {
         refuse(ep, x, req, 401, "invalid-token", 0, "the bearer token is not valid");
         return -1;
@@ -134,6 +146,11 @@ static int authenticate(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, char
         return -1;
     }
     return 0;
+}
+
+void ripp_ep_forget_tokens(ripp_ep *ep)
+{
+    if (ep->tokcache) memset(ep->tokcache, 0, EP_TOKCACHE * sizeof *ep->tokcache);
 }
 
 /* ---- helpers ---- */

@@ -97,6 +97,7 @@ static void issue(oa_req *r, const oa_client *c, const char *trunk_id, const cha
 static void reuse(oa_req *r, const ripp_token_rec *t, const char *what)
 {
     int n = oa.store->ops->token_revoke_family(oa.store->impl, t->family);
+    if (oa.ep) ripp_ep_forget_tokens(oa.ep); /* revoked tokens stop working at once here */
     ripp_log(RIPP_LOG_WARN, "oauth: %s of client %s for trunk %s used again: %d tokens revoked",
              what, t->client_id, t->trunk_id, n < 0 ? 0 : n);
     oa_problem(r, 400, "invalid-grant", "invalid_grant",
@@ -280,6 +281,7 @@ void oa_revoke(oa_req *r)
                        "the store did not answer");
             return;
         }
+        if (oa.ep) ripp_ep_forget_tokens(oa.ep);
         ripp_log(RIPP_LOG_INFO, "oauth: client %s revoked %s token of trunk %s", c->id,
                  t.kind == RIPP_TOKEN_REFRESH ? "a refresh" : "an access", t.trunk_id);
     }
@@ -389,6 +391,7 @@ void oa_trunk_delete(oa_req *r)
         oa_problem(r, 503, "store-unavailable", NULL, "the store did not answer");
         return;
     }
+    if (oa.ep) ripp_ep_forget_tokens(oa.ep);
     size_t ended = oa.ep ? ripp_ep_end_trunk_calls(oa.ep, r->trunk_id, ripp_io_now()) : 0;
     ripp_log(RIPP_LOG_INFO, "trunk %s: deleted with its tokens and consumer trunk; %zu calls ended",
              r->trunk_id, ended);

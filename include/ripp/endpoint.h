@@ -104,6 +104,12 @@ typedef struct ripp_ep_config {
     const char *set_cookie;       /* optional Set-Cookie value sent with every 201
                                    * and every signaling GET's 200 */
     bool require_identity;        /* default true */
+    /* A bearer token the store validated is trusted for this long without asking it again
+     * (a call setup makes about 14 requests with one token); default 1 s. A token revoked
+     * or expired is refused that much late at most, unless ripp_ep_forget_tokens is called
+     * (rippd's OAuth provider does, for its own revocations). */
+    ripp_ts token_cache;
+    bool no_token_cache; /* ask the store on every request */
     /* client */
     ripp_http_client *http;
     uint32_t reverse_byways; /* opened at once per call, default 10 (>= 10, <= 20) */
@@ -117,6 +123,8 @@ typedef struct ripp_ep_config {
 } ripp_ep_config;
 
 ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void *ud, int *err);
+/* Server: forgets every token validated so far (after a revocation or a trunk deletion). */
+void ripp_ep_forget_tokens(ripp_ep *ep);
 /* Resets every exchange still open and frees all calls (no hooks are called). */
 void ripp_ep_del(ripp_ep *ep);
 
@@ -269,6 +277,7 @@ typedef struct ripp_ep_counters {
     uint64_t requests, problems, calls_created, calls_ended;
     uint64_t byways_fwd, byways_rev, byways_sig;
     uint64_t calls_resumed;   /* server: calls taken over from the store */
+    uint64_t token_cache_hits; /* server: requests whose token was not looked up again */
     uint64_t calls_migrated;  /* server: calls sent migrate (drain) */
     uint64_t recoveries;      /* client: failures detected and recovered from or given up */
     uint64_t reconnects;      /* client: signaling re-established after a failure/migrate */

@@ -412,6 +412,41 @@ static void signaling_get_sets_cookie(void **state)
     world_free(&w);
 }
 
+/* A validated token is not looked up again for a second (a call setup makes some 14
+ * requests with it); ripp_ep_forget_tokens drops what was validated, so a revocation made
+ * here takes effect at once. */
+static void token_cache(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
+    ripp_ep_call *c = place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + 500 * RIPP_NS_PER_MS);
+    const ripp_ep_counters *k = ripp_ep_counters_get(w.server);
+    assert_true(k->requests >= 13);
+    assert_true(k->token_cache_hits >= k->requests - 2);
+    /* the trunk and its tokens are deleted: the cache still knows the token ... */
+    assert_int_equal(w.store->ops->trunk_del(w.store->impl, "t1"), 0);
+    assert_int_equal(probe(&w, ripp_ep_call_id(srv.call)), 200);
+    /* ... until it is told to forget */
+    ripp_ep_forget_tokens(w.server);
+    assert_int_equal(probe(&w, ripp_ep_call_id(srv.call)), 401);
+    /* and a token validated once is asked for again after a second */
+    assert_int_equal(w.store->ops->trunk_put(w.store->impl,
+                                             &(ripp_trunk_rec){.id = "t1", .answer = "echo"}),
+                     0);
+    char h[65];
+    token_hash(NULL, TOKEN, h);
+    assert_int_equal(w.store->ops->token_add(w.store->impl, "t1", h), 0);
+    assert_int_equal(probe(&w, ripp_ep_call_id(srv.call)), 200);
+    assert_int_equal(w.store->ops->trunk_del(w.store->impl, "t1"), 0);
+    fk_run(&w.net, w.client, w.server, w.net.now + 1100 * RIPP_NS_PER_MS);
+    assert_int_equal(probe(&w, ripp_ep_call_id(srv.call)), 401);
+    ripp_ep_call_end(c, NULL, w.net.now);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +454,7 @@ int main(void)
         cmocka_unit_test(call_rejected), cmocka_unit_test(unauthorised),
         cmocka_unit_test(hold_timer),    cmocka_unit_test(cookies),
         cmocka_unit_test(ended_call_lingers), cmocka_unit_test(signaling_get_sets_cookie),
+        cmocka_unit_test(token_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
