@@ -229,7 +229,9 @@ static void on_call_new(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
 
 /* A call taken over from the store after another instance drained or died (P5): its
  * per-call state is rebuilt from the trunk's answer mode. Timers restart from now (the
- * record does not keep them); a bridged call gets no new B leg here (docs/failover.md). */
+ * record does not keep them). A bridged call re-opens its B leg from the next hop the
+ * record names (bridge.c, docs/failover.md "Bridged calls"); without one (the old instance
+ * died before B's 201) it cannot go on and ends. */
 static void on_call_resumed(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
 {
     (void)ud;
@@ -261,6 +263,22 @@ static void on_call_resumed(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
     ripp_ep_call_set_user(c, a);
     ripp_log(RIPP_LOG_INFO, "call %s resumed on trunk %s (%s)", ripp_ep_call_id(c), t->id,
              ripp_call_state_name(st));
+    if (a->spec.mode == ANSWER_BRIDGE && st != RIPP_CALL_ENDED) {
+        if (ripp_ep_call_record(c)->next_hop[0]) {
+            a->br = rippd_bridge_start(c, &a->spec, now);
+        } else {
+            ripp_log(RIPP_LOG_WARN, "call %s: bridged, but its record names no next hop; ended",
+                     ripp_ep_call_id(c));
+            if (ripp_ep_call_fsm(c)->answered) {
+                ripp_reason r = {.present = true, .cause = 41};
+                snprintf(r.protocol, sizeof r.protocol, "Q.850");
+                snprintf(r.text, sizeof r.text, "temporary failure");
+                ripp_ep_call_end(c, &r, now);
+            } else {
+                fail_call(c, now);
+            }
+        }
+    }
 }
 
 static void on_tick(void *ud, ripp_ep_call *c, ripp_ts now)

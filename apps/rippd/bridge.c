@@ -14,7 +14,19 @@
  * sequence numbers of the other leg. A gap in the source's numbers is left as a gap (the
  * far receiver conceals it); a frame that arrives after a later one was relayed is dropped.
  * The added delay is the bridge's processing time only: the jitter buffers of the legs are
- * drained (for their statistics) but not waited for. */
+ * drained (for their statistics) but not waited for.
+ *
+ * Failover (SPEC §7.3, docs/failover.md "Bridged calls"): leg A's call record names leg B
+ * in next_hop, with what another instance needs to reattach to it:
+ *     <B's call URI>\n
+ *     state=<B's state> s2c=<last event seq from B> c2s=<next event seq to B>
+ *       media=<B's next frame seq> at=<wall ms of that figure>\n
+ *     cookie=<the Cookie header B's calls carry>        (when there is one)
+ * written at B's 201, after each event of B, and every 5 s (or sooner when B's numbers run
+ * ahead of the clock). The instance that takes leg A over adopts B from it: no new call,
+ * the signaling GET, PUT and media byways re-opened to B's URI with the trunk's token and
+ * the cookies, event seqs continuing, frame numbers past every number the old instance can
+ * have used. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +36,11 @@
 #include "ripp/transport.h"
 #include "rippd.h"
 
-#define RELAY_MAX_SKIP 50 /* frames (1 s): a larger jump is relayed without a gap */
+#define RELAY_MAX_SKIP 50  /* frames (1 s): a larger jump is relayed without a gap */
+#define HOP_EVERY_MS 5000  /* leg B's numbers are written to leg A's record this often */
+#define HOP_AHEAD 10       /* ... or when B's frame numbers run this far ahead of the clock */
+#define HOP_MARGIN_MS 3000 /* frames an old instance may have sent past its last write */
+#define FRAME_MS 20        /* the B legs' media interval (the client engines' default) */
 
 /* One client engine per (trust anchors, transport): it places the B legs. */
 typedef struct pool {
@@ -50,8 +66,15 @@ struct bridge {
     ripp_store *store; /* for the B leg's CDR */
     relay to_a, to_b;
     bool hop_set;
+    char hop[512];     /* next_hop as last written to A's record */
+    int64_t hop_at_ms; /* when, and B's next frame number then */
+    uint64_t hop_media;
+    bool hop_cookie_fits;
+    bool released; /* A migrated: B handed over to the instance that adopts it */
     char a_id[40];
-    ripp_cdr cdr_b; /* filled as B goes; written when B is done */
+    ripp_cdr cdr_b;                 /* filled as B goes; written when B is done */
+    rippd_nextcaps_wait *caps_wait; /* B waits for the next trunk's capAdv (nextcaps.c) */
+    answer_spec next_trunk;         /* where B goes */
 };
 
 static pool *pools;
@@ -103,9 +126,10 @@ static pool *pool_get(const answer_spec *spec, int *err)
         free(p);
         return NULL;
     }
-    ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = ripp_io_env(), .http = p->http,
-                         /* a lost B leg ends the bridged call at once (no step-4 resume yet) */
-                         .no_recovery = true};
+    /* A lost B leg recovers like any client's call (P3: reconnect with back-off for the
+     * recovery window, so that an instance of the next trunk's cluster takes it over);
+     * when that fails, the bridged call ends (Q.850 41). */
+    ripp_ep_config ec = {.role = RIPP_ROLE_CLIENT, .env = ripp_io_env(), .http = p->http};
     p->ep = ripp_ep_new(&ec, &b_hooks, p, err);
     if (!p->ep) {
         ripp_http_client_del(p->http);
@@ -126,6 +150,185 @@ static void bridge_free(bridge *br)
         bridges = br->next;
     if (br->next) br->next->prev = br->prev;
     free(br);
+}
+
+/* Leg A cannot go on without its B leg. */
+static void lose_a(ripp_ep_call *a, ripp_ts now)
+{
+    if (!ripp_ep_call_fsm(a)->answered) {
+        send_failed(a, 503, now);
+        return;
+    }
+    ripp_reason r = {.present = true, .cause = 41};
+    snprintf(r.protocol, sizeof r.protocol, "Q.850");
+    snprintf(r.text, sizeof r.text, "temporary failure");
+    ripp_ep_call_end(a, &r, now);
+}
+
+static void bridge_link(bridge *br)
+{
+    br->next = bridges;
+    if (bridges) bridges->prev = br;
+    bridges = br;
+}
+
+/* next_hop as bridge.c writes it (see the top of the file); false when it names no call. */
+typedef struct hop_rec {
+    char uri[512], cookie[512];
+    int state;
+    int64_t s2c, at_ms;
+    uint64_t c2s, media;
+} hop_rec;
+
+static bool hop_parse(const char *s, hop_rec *h)
+{
+    memset(h, 0, sizeof *h);
+    h->state = RIPP_CALL_ACTIVE;
+    h->s2c = -1;
+    size_t l = strcspn(s, "\n");
+    if (!l || l >= sizeof h->uri) return false;
+    memcpy(h->uri, s, l);
+    for (const char *p = s + l; *p == '\n';) {
+        const char *line = p + 1;
+        size_t ll = strcspn(line, "\n");
+        if (strncmp(line, "cookie=", 7) == 0 && ll - 7 < sizeof h->cookie) {
+            memcpy(h->cookie, line + 7, ll - 7);
+        } else if (strncmp(line, "state=", 6) == 0) {
+            char st[16] = "";
+            long long s2c = -1, at = 0;
+            unsigned long long c2s = 0, media = 0;
+            if (sscanf(line, "state=%15s s2c=%lld c2s=%llu media=%llu at=%lld", st, &s2c, &c2s,
+                       &media, &at) == 5) {
+                for (int i = RIPP_CALL_CREATED; i <= RIPP_CALL_ACTIVE; i++)
+                    if (strcmp(st, ripp_call_state_name(i)) == 0) h->state = i;
+                h->s2c = s2c;
+                h->c2s = c2s;
+                h->media = media;
+                h->at_ms = at;
+            }
+        }
+        p = line + ll;
+    }
+    return true;
+}
+
+static void hop_write(bridge *br, ripp_ts now)
+{
+    ripp_ep_call *b = br->b;
+    const ripp_call *f = ripp_ep_call_fsm(b);
+    char hop[512], line[160];
+    int64_t at = wall_ms();
+    uint64_t media = ripp_ep_call_next_media_seq(b);
+    snprintf(line, sizeof line, "state=%s s2c=%lld c2s=%llu media=%llu at=%lld",
+             ripp_call_state_name(f->state), (long long)f->last_seq_in,
+             (unsigned long long)f->next_seq_out, (unsigned long long)media, (long long)at);
+    const char *cookie = ripp_ep_call_cookies(b);
+    int n = snprintf(hop, sizeof hop, "%s\n%s%s%s", ripp_ep_call_uri(b), line,
+                     cookie[0] ? "\ncookie=" : "", cookie);
+    br->hop_cookie_fits = n >= 0 && (size_t)n < sizeof hop;
+    if (!br->hop_cookie_fits) /* the cookies do not fit: the URI and numbers do */
+        snprintf(hop, sizeof hop, "%s\n%s", ripp_ep_call_uri(b), line);
+    br->hop_at_ms = at;
+    br->hop_media = media;
+    br->hop_set = true;
+    snprintf(br->hop, sizeof br->hop, "%s", hop);
+    if (br->a) ripp_ep_call_set_next_hop(br->a, hop, now);
+}
+
+/* Leg B (br->b) belongs to br now: its CDR starts from A's, started at start_ms. */
+static ripp_cdr *leg_b_attached(bridge *br, ripp_ep_call *a, int64_t start_ms)
+{
+    ripp_ep_call_set_user(br->b, br);
+    ripp_cdr *d = &br->cdr_b;
+    const ripp_cdr *da = ripp_ep_call_cdr(a);
+    snprintf(d->trunk_id, sizeof d->trunk_id, "%s", da->trunk_id);
+    snprintf(d->target, sizeof d->target, "%s", da->target);
+    snprintf(d->orig_tn, sizeof d->orig_tn, "%s", da->orig_tn);
+    d->start_ms = start_ms;
+    return d;
+}
+
+/* Leg A was taken over from the store (another instance drained or died) and its record
+ * names leg B: B is adopted, not placed again. */
+static bridge *bridge_adopt(bridge *br, const answer_spec *spec, ripp_ts now)
+{
+    ripp_ep_call *a = br->a;
+    hop_rec h;
+    const char *stored = ripp_ep_call_record(a)->next_hop;
+    if (!hop_parse(stored, &h)) {
+        ripp_log(RIPP_LOG_WARN, "call %s: bridge: the stored next hop is unreadable", br->a_id);
+        free(br);
+        lose_a(a, now);
+        return NULL;
+    }
+    /* past every number the old instance can have used since it wrote the figure, and far
+     * enough past the receiver's playout that its jitter buffer sees a jump of two windows
+     * or more, which it follows (a frame between one and two windows ahead is refused, and
+     * a stream that stays that far ahead would be refused for good) */
+    int64_t since = h.at_ms > 0 && wall_ms() > h.at_ms ? wall_ms() - h.at_ms : 0;
+    ripp_adopt_opts o = {.call_uri = h.uri,
+                         .token = spec->token,
+                         .cookies = h.cookie[0] ? h.cookie : NULL,
+                         .target = ripp_ep_call_target(a),
+                         .state = (enum ripp_call_state)h.state,
+                         .last_seq_in = h.s2c,
+                         .next_seq_out = h.c2s,
+                         .media_seq = h.media + (uint64_t)((since + HOP_MARGIN_MS) / FRAME_MS)};
+    int rv = 0;
+    br->b = ripp_ep_call_adopt(br->pl->ep, &o, now, &rv);
+    if (!br->b) {
+        ripp_log(RIPP_LOG_WARN, "call %s: bridge: cannot re-open leg %s: %s", br->a_id, h.uri,
+                 ripp_strerror(rv));
+        free(br);
+        lose_a(a, now);
+        return NULL;
+    }
+    ripp_cdr *d = leg_b_attached(br, a, ripp_ep_call_record(a)->created_ms); /* placed with A */
+    const ripp_cdr *da = ripp_ep_call_cdr(a);
+    if (h.state == RIPP_CALL_ACTIVE) d->answer_ms = da->answer_ms ? da->answer_ms : d->start_ms;
+    snprintf(br->hop, sizeof br->hop, "%s", stored);
+    bridge_link(br);
+    ripp_log(RIPP_LOG_INFO, "call %s: bridge: leg %s re-opened (adopted, %s, frames from %llu)",
+             br->a_id, h.uri, ripp_call_state_name(h.state), (unsigned long long)o.media_seq);
+    ripp_driver_kick(&br->pl->driver);
+    return br;
+}
+
+/* Places leg B on br->next_trunk; false after answering A failed 503. */
+static bool place_b(bridge *br, ripp_ts now)
+{
+    ripp_ep_call *a = br->a;
+    const answer_spec *spec = &br->next_trunk;
+    int rv = 0;
+    const char *identity = ripp_ep_call_identity(a);
+    ripp_place_opts po = {.trunk_url = spec->arg,
+                          .token = spec->token,
+                          .target = ripp_ep_call_target(a),
+                          .identity = identity[0] ? identity : NULL};
+    br->b = ripp_ep_call_place(br->pl->ep, &po, now, &rv);
+    if (!br->b) {
+        ripp_log(RIPP_LOG_WARN, "call %s: bridge: cannot place the call on %s: %s", br->a_id,
+                 spec->arg, ripp_strerror(rv));
+        send_failed(a, 503, now);
+        return false;
+    }
+    leg_b_attached(br, a, wall_ms());
+    ripp_log(RIPP_LOG_INFO, "call %s: bridged to %s", br->a_id, spec->arg);
+    ripp_driver_kick(&br->pl->driver);
+    return true;
+}
+
+/* The first capAdv of the next trunk came (or did not, in time): B is placed, or A refused
+ * (488: the next trunk accepts none of the codecs A may carry). */
+static void caps_ready(void *ud, bool ok)
+{
+    bridge *br = ud;
+    br->caps_wait = NULL;
+    if (!live(br->a)) return;
+    if (ok)
+        place_b(br, ripp_io_now());
+    else
+        send_failed(br->a, 488, ripp_io_now());
 }
 
 bridge *rippd_bridge_start(ripp_ep_call *a, const answer_spec *given, ripp_ts now)
@@ -166,30 +369,27 @@ bridge *rippd_bridge_start(ripp_ep_call *a, const answer_spec *given, ripp_ts no
     br->store = ripp_ep_store(ripp_ep_call_ep(a));
     br->to_a.next = br->to_b.next = -1;
     snprintf(br->a_id, sizeof br->a_id, "%s", ripp_ep_call_id(a));
-    const char *identity = ripp_ep_call_identity(a);
-    ripp_place_opts po = {.trunk_url = spec->arg,
-                          .token = spec->token,
-                          .target = ripp_ep_call_target(a),
-                          .identity = identity[0] ? identity : NULL};
-    br->b = ripp_ep_call_place(pl->ep, &po, now, &rv);
-    if (!br->b) {
-        ripp_log(RIPP_LOG_WARN, "call %s: bridge: cannot place the call on %s: %s", br->a_id,
-                 spec->arg, ripp_strerror(rv));
+    if (ripp_ep_call_record(a)->next_hop[0]) return bridge_adopt(br, spec, now);
+    /* the next trunk must accept a codec A may carry (D25): known, refused, or its first
+     * capAdv is awaited and caps_ready places B */
+    br->next_trunk = *spec;
+    switch (rippd_nextcaps_gate(pl->http, a, spec->arg, spec->token, caps_ready, br, &br->caps_wait,
+                                now)) {
+    case RIPPD_NEXTCAPS_REFUSE:
         free(br);
-        send_failed(a, 503, now);
+        send_failed(a, 488, now);
+        return NULL;
+    case RIPPD_NEXTCAPS_WAIT:
+        bridge_link(br);
+        return br;
+    default:
+        break;
+    }
+    if (!place_b(br, now)) {
+        free(br);
         return NULL;
     }
-    ripp_ep_call_set_user(br->b, br);
-    ripp_cdr *d = &br->cdr_b, *da = ripp_ep_call_cdr(a);
-    snprintf(d->trunk_id, sizeof d->trunk_id, "%s", da->trunk_id);
-    snprintf(d->target, sizeof d->target, "%s", da->target);
-    snprintf(d->orig_tn, sizeof d->orig_tn, "%s", da->orig_tn);
-    d->start_ms = wall_ms();
-    br->next = bridges;
-    if (bridges) bridges->prev = br;
-    bridges = br;
-    ripp_log(RIPP_LOG_INFO, "call %s: bridged to %s", br->a_id, spec->arg);
-    ripp_driver_kick(&pl->driver);
+    bridge_link(br);
     return br;
 }
 
@@ -276,6 +476,16 @@ static void b_on_event(void *ud, ripp_ep_call *b, const ripp_event *ev, bool loc
 
 void rippd_bridge_a_event(bridge *br, const ripp_event *ev, bool local, ripp_ts now)
 {
+    if (local && ev->type == RIPP_EV_MIGRATE && live(br->b) && br->hop_set) {
+        /* A moves to another instance (drain), which adopts B from the next hop A's record
+         * names (written before the migrate): B is handed over, not ended */
+        br->released = true;
+        ripp_log(RIPP_LOG_INFO, "call %s: leg %s handed over with the migrated call", br->a_id,
+                 ripp_ep_call_id(br->b));
+        ripp_ep_call_release(br->b, now);
+        ripp_driver_kick(&br->pl->driver);
+        return;
+    }
     if (!br->a || ripp_ep_call_fsm(br->a)->state != RIPP_CALL_ENDED || !live(br->b)) return;
     /* A has ended (the caller's end or cancel, a shutdown, the hold timer): so does B, with
      * the caller's reason when there is one */
@@ -288,6 +498,8 @@ void rippd_bridge_a_event(bridge *br, const ripp_event *ev, bool local, ripp_ts 
 void rippd_bridge_a_done(bridge *br)
 {
     ripp_ts now = ripp_io_now();
+    rippd_nextcaps_cancel(br->caps_wait);
+    br->caps_wait = NULL;
     if (live(br->b)) {
         ripp_ep_call_end(br->b, NULL, now);
         ripp_driver_kick(&br->pl->driver);
@@ -340,13 +552,28 @@ static void b_on_playout(void *ud, ripp_ep_call *b, const ripp_jbuf_out *out)
     (void)out;
 }
 
+/* A's record names the downstream call once the 201 came, and keeps what reattaching to
+ * it needs current: B's state and event seqs as they change, its frame numbers every
+ * HOP_EVERY_MS or when they run ahead of the clock (relayed bursts). */
 static void b_on_tick(void *ud, ripp_ep_call *b, ripp_ts now)
 {
     (void)ud;
     bridge *br = ripp_ep_call_user(b);
-    if (!br || br->hop_set || !ripp_ep_call_uri(b)[0]) return;
-    br->hop_set = true; /* the 201 came: A's record names the downstream call */
-    if (br->a) ripp_ep_call_set_next_hop(br->a, ripp_ep_call_uri(b), now);
+    if (!br || !br->a || !ripp_ep_call_uri(b)[0]) return;
+    if (ripp_ep_call_fsm(b)->state == RIPP_CALL_ENDED) {
+        if (!br->hop_set) hop_write(br, now);
+        return;
+    }
+    int64_t ms = wall_ms();
+    const ripp_call *f = ripp_ep_call_fsm(b);
+    char line[64];
+    snprintf(line, sizeof line, "\nstate=%s s2c=%lld c2s=%llu ", ripp_call_state_name(f->state),
+             (long long)f->last_seq_in, (unsigned long long)f->next_seq_out);
+    uint64_t expect = br->hop_media + (uint64_t)((ms - br->hop_at_ms) / FRAME_MS);
+    if (!br->hop_set || !strstr(br->hop, line) || ms - br->hop_at_ms >= HOP_EVERY_MS ||
+        ripp_ep_call_next_media_seq(b) > expect + HOP_AHEAD ||
+        (br->hop_cookie_fits && !strstr(br->hop, ripp_ep_call_cookies(b))))
+        hop_write(br, now);
 }
 
 static void b_on_done(void *ud, ripp_ep_call *b)
@@ -355,6 +582,12 @@ static void b_on_done(void *ud, ripp_ep_call *b)
     bridge *br = ripp_ep_call_user(b);
     if (!br) return;
     ripp_ts now = ripp_io_now();
+    if (br->released) { /* the instance that adopted B ends it and writes its CDR */
+        ripp_ep_call_set_user(b, NULL);
+        br->b = NULL;
+        if (!br->a) bridge_free(br);
+        return;
+    }
     b_on_tick(NULL, b, now);   /* a call refused at once still names its URI, if it had one */
     mirror_end(br, NULL, now); /* a setup failure or a lost call sends no event */
     const ripp_call *f = ripp_ep_call_fsm(b);
@@ -414,6 +647,7 @@ int rippd_bridge_answer(const char *answer, const char *token, const char *ca, c
 
 void rippd_bridge_free(void)
 {
+    rippd_nextcaps_free(); /* before the clients its fetches use */
     while (pools) {
         pool *p = pools;
         pools = p->next;

@@ -113,4 +113,25 @@ int rippd_bridge_answer(const char *answer, const char *token, const char *ca, c
  * reset without hooks) and every bridge. Idempotent. */
 void rippd_bridge_free(void);
 
+/* The next trunk's capabilities (nextcaps.c; SPEC §5.1, D13, D25): capAdv of each next
+ * trunk fetched on the bridge's HTTP client and cached per trunk URL with its ETag,
+ * revalidated with If-None-Match hourly (or at its max-age) and after the client opens a new
+ * connection. rippd_nextcaps_gate decides whether leg A (a new call on a bridge trunk) may be
+ * placed on trunk_url: RIPPD_NEXTCAPS_OK (place it now), RIPPD_NEXTCAPS_REFUSE (the next
+ * trunk accepts none of the voice codecs leg A's trunk advertises: answer A failed 488 and
+ * place nothing), or RIPPD_NEXTCAPS_WAIT: the first fetch is under way, *wait is set, and
+ * fn(ud, ok) comes later from the loop (within 2 s; ok false: refuse as above; a fetch that
+ * fails lets the call through unchecked). rippd_nextcaps_cancel(wait) before the call goes
+ * away: fn is then not called (NULL is ignored). */
+enum { RIPPD_NEXTCAPS_OK = 0, RIPPD_NEXTCAPS_REFUSE = 1, RIPPD_NEXTCAPS_WAIT = 2 };
+typedef struct rippd_nextcaps_wait rippd_nextcaps_wait;
+typedef void (*rippd_nextcaps_fn)(void *ud, bool ok);
+int rippd_nextcaps_gate(ripp_http_client *http, ripp_ep_call *a, const char *trunk_url,
+                        const char *token, rippd_nextcaps_fn fn, void *ud,
+                        rippd_nextcaps_wait **wait, ripp_ts now);
+void rippd_nextcaps_cancel(rippd_nextcaps_wait *wait);
+/* At exit, before the bridge's HTTP clients are deleted: drops the cache and every wait
+ * (without callbacks). */
+void rippd_nextcaps_free(void);
+
 #endif

@@ -91,10 +91,10 @@ case $CASE in
   callee_end) ripp_call "$T/c.jsonl" --duration 20 || fail "a callee's end is normal; exit $?" ;;
   cancel) ripp_call "$T/c.jsonl" --ring-timeout 1 || status=$? ;;
   far_killed)
-    # the callee's rippd dies mid-call: the bridge ends the caller's call (or the caller
-    # ends at its duration); nothing hangs or crashes
+    # the callee's rippd dies mid-call: leg B tries to recover for its recovery window
+    # (5 s), then the bridge ends the caller's call; nothing hangs or crashes
     (sleep 2 && kill -KILL "$FAR_PID") &
-    ripp_call "$T/c.jsonl" --duration 8 || status=$?
+    ripp_call "$T/c.jsonl" --duration 14 || status=$?
     ;;
   near_sigterm)
     # the bridge is stopped mid-call: both legs get its end ("shutdown")
@@ -111,7 +111,7 @@ case $CASE in
     stop_rippd "$FAR_PID"
     [ "$(jfield "$T/c.jsonl" outcome)" = ended_remote ] || fail "caller outcome"
     grep -q '"name":"end".*"shutdown"' "$T/c.jsonl" || fail "the caller got no shutdown end"
-    hop=$(cdr_of "$NEAR_DB" "$near_id" next_hop)
+    hop=$(cdr_of "$NEAR_DB" "$near_id" next_hop | head -n 1)
     o=$(cdr_of "$FAR_DB" "${hop##*/}" outcome)
     [ "$o" = ended_remote ] || fail "far CDR outcome $o, want ended_remote"
     grep -q 'received end' "$T/far.log" || fail "the far rippd did not receive the end"
@@ -165,7 +165,7 @@ near_id=$(call_id_of "$T/c.jsonl")
 stop_rippd "$NEAR_PID"
 case $CASE in unreachable | far_killed) ;; *) stop_rippd "$FAR_PID" ;; esac
 near_outcome=$(cdr_of "$NEAR_DB" "$near_id" outcome)
-hop=$(cdr_of "$NEAR_DB" "$near_id" next_hop)
+hop=$(cdr_of "$NEAR_DB" "$near_id" next_hop | head -n 1) # the URI; then what reattaching needs
 far_id=${hop##*/}
 
 case $CASE in
@@ -273,10 +273,11 @@ case $CASE in
     pass "$CASE: failed $want after $elapsed s, events [$ev]"
     ;;
   far_killed)
-    # leg B is lost (its signaling byway cannot be reopened): A ends with Q.850 41
+    # leg B is lost (its byways cannot be reopened within the recovery window): A ends
+    # with Q.850 41, about 2 s + 5 s after the start
     [ "$(jfield "$T/c.jsonl" answered)" = true ] || fail "the call was not answered"
     [ "$outcome" = ended_remote ] || fail "outcome $outcome, want ended_remote (the bridge's end)"
-    [ "$elapsed" -le 5 ] || fail "the caller learnt of the loss after $elapsed s"
+    [ "$elapsed" -le 10 ] || fail "the caller learnt of the loss after $elapsed s"
     grep -q '"name":"end".*"cause":41' "$T/c.jsonl" || fail "no end with Q.850 cause 41"
     [ "$near_outcome" = ended_local ] || fail "bridge CDR outcome $near_outcome"
     [ "$(cdr_of "$NEAR_DB" "$far_id" outcome)" = transport ] || fail "leg-B CDR outcome"

@@ -47,6 +47,26 @@ start_rippd() {
   DB="$T/$name/rippd.db"
 }
 
+# start_rippd_as NAME [ARGS...]: rippd --dev in $T/NAME with ARGS, its start-up JSON in
+# $T/NAME.json and its log appended to $T/NAME.log (a restart keeps the earlier lines);
+# waits until it is up and sets PID_<NAME>.
+start_rippd_as() {
+  name=$1
+  shift
+  rm -f "$T/$name.json"
+  "$RIPPD" --dev --state-dir "$T/$name" --log-level info "$@" >"$T/$name.json" 2>>"$T/$name.log" &
+  pid=$!
+  RIPPD_PIDS="$RIPPD_PIDS $pid"
+  i=0
+  while [ ! -s "$T/$name.json" ]; do
+    i=$((i + 1))
+    [ $i -le 150 ] || fail "rippd $name did not start"
+    kill -0 "$pid" 2>/dev/null || fail "rippd $name exited at start"
+    sleep 0.1
+  done
+  eval "PID_$name=$pid"
+}
+
 # stop_rippd PID: SIGTERM and wait (bounded); fails if it does not exit cleanly.
 stop_rippd() {
   pid=$1
