@@ -221,12 +221,23 @@ static int cfg_template(json_t *t)
     if (!json_is_object(t)) return cfg_fail("\"trunk_template\" must be an object", NULL);
     const char *answer = json_string_value(json_object_get(t, "answer"));
     const char *ik = json_string_value(json_object_get(t, "identity_key"));
+    /* "identity": "stir" or "stir:accept" instead of a key: the minted trunks verify
+     * PASSporTs with STIR certificates (the "stir" configuration, stir.c) */
+    const char *how = json_string_value(json_object_get(t, "identity"));
+    if (how && strcmp(how, "stir") != 0 && strcmp(how, "stir:accept") != 0)
+        return cfg_fail("trunk_template: \"identity\" must be \"stir\" or \"stir:accept\"", NULL);
+    if (how && ik)
+        return cfg_fail("trunk_template: \"identity\" and \"identity_key\" exclude each other",
+                        NULL);
+    if (how) ik = how;
     if (!answer) answer = "echo";
     char err[256];
     answer_spec spec;
     if (answer_parse(answer, &spec, err, sizeof err) < 0) return cfg_fail("trunk_template: ", err);
     if (!ik || !ik[0] || strlen(ik) >= sizeof oa.identity_pub)
-        return cfg_fail("trunk_template needs \"identity_key\" (PEM public key path)", NULL);
+        return cfg_fail("trunk_template needs \"identity_key\" (PEM public key path) or "
+                        "\"identity\": \"stir\"",
+                        NULL);
     json_t *caps = json_object_get(t, "caps");
     char *caps_s = caps ? json_dumps(caps, JSON_COMPACT) : NULL;
     const char *cj = caps_s ? caps_s : DEFAULT_CAPS;

@@ -23,22 +23,11 @@ cat >"$T/oauth-config.json" <<JSON
                      "caps": {"audio/PCMA": true}}}}
 JSON
 
-# start NAME [--config FILE]: rippd --dev in $T/NAME; sets PORT_<NAME> and PID_<NAME>
+# start NAME [--config FILE]: start_rippd_as, and PORT_<NAME>
 start() {
-  name=$1
-  shift
-  "$RIPPD" --dev --state-dir "$T/$name" --log-level info "$@" >"$T/$name.json" 2>"$T/$name.log" &
-  pid=$!
-  RIPPD_PIDS="$RIPPD_PIDS $pid"
-  i=0
-  while [ ! -s "$T/$name.json" ]; do
-    i=$((i + 1))
-    [ $i -le 150 ] || fail "rippd $name did not start"
-    kill -0 "$pid" 2>/dev/null || fail "rippd $name exited at start"
-    sleep 0.1
-  done
-  port=$(jfield "$T/$name.json" trunk | sed 's|https://127.0.0.1:\([0-9]*\)/.*|\1|')
-  eval "PORT_$name=$port PID_$name=$pid"
+  start_rippd_as "$@"
+  port=$(jfield "$T/$1.json" trunk | sed 's|https://127.0.0.1:\([0-9]*\)/.*|\1|')
+  eval "PORT_$1=$port"
 }
 start prov --config "$T/oauth-config.json"
 start cons

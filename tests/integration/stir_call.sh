@@ -23,6 +23,7 @@ issue range ca --tn-range 14085550000:1000
 issue notn ca --no-tnauth
 issue foreign ca2 --tn "$ORIG"
 issue expired ca --tn "$ORIG" --expired
+issue other ca --tn 14085550999
 
 # rippd's own TLS certificate and the STIR configuration: trust anchors = the test CA; the
 # x5u fetch trusts rippd's certificate (it serves the certificates itself).
@@ -83,12 +84,44 @@ refused foreign 437
 refused expired 437
 # (a dest.tn other than the target, iat out of the window, a signature that does not verify
 # a TNAuthList not covering orig and an http x5u cannot be made with ripp, which signs only
-# what it can stand behind: tests/unit/test_io_stir.c refuses each of them)
+# what it can stand behind: stir_refusals.js crafts them below)
 # an unreachable x5u: refused within the fetch timeout
 t0=$(date +%s%N)
 refused good 436 --x5u "https://127.0.0.1:1/stir/good.pem"
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 8000 ] || fail "the unreachable x5u took $ms ms"
+
+# Each refusal beside a healthy call: a verified call with audio runs for 14 s while an
+# independent client sends the ten bad call creations against the same rippd (stir_refusals.js:
+# missing, compact form, bad signature, no TNAuthList, TNAuthList not covering orig, iat 61 s
+# old and ahead, http x5u, an x5u host that never answers, dest not the target). Each gets
+# 403, a problem body with its sipCode and a log line; the healthy call loses nothing.
+"$WAVTOOL" gen "$T/speech.wav" --seconds 16 --seed 5
+KEY="$T/good/key.pem"
+ripp_call "$T/healthy.jsonl" --play "$T/speech.wav" --record "$T/heard.wav" --duration 14 \
+  --from "+$ORIG" --sti-cert "$T/good/cert.pem" --x5u "$BASE/stir/good.pem" &
+HEALTHY=$!
+sleep 1
+node "$HERE/stir_refusals.js" "$TRUNK" "$TOKEN" "$CA" "$T" "$T/srv.log" >"$T/refusals.log" 2>&1 ||
+  { cat "$T/refusals.log" >&2; fail "stir_refusals.js"; }
+cat "$T/refusals.log"
+wait $HEALTHY || fail "the healthy call exited $?: $(tail -n 3 "$T/healthy.jsonl.log")"
+sent=$(jfield "$T/healthy.jsonl" sent) acked=$(jfield "$T/healthy.jsonl" acked)
+lost=$(jfield "$T/healthy.jsonl" lost) rxc=$(jfield "$T/healthy.jsonl" rx_concealed)
+[ "$(jfield "$T/healthy.jsonl" outcome)" = ended_local ] || fail "healthy call: $(tail -n 1 "$T/healthy.jsonl")"
+[ "$sent" -ge 690 ] && [ "$sent" = "$acked" ] && [ "$lost" = 0 ] ||
+  fail "healthy call: sent $sent acked $acked lost $lost"
+# (concealment only measures the caller's playout on a shared machine; the audio checks
+# below are what says the call was untouched)
+[ "$rxc" -le 70 ] || fail "healthy call: $rxc frames concealed"
+"$WAVTOOL" compare "$T/speech.wav" "$T/heard.wav" --max-lag-ms 1000 --segment-ms 100 \
+  >"$T/cmp.json" || fail "compare failed"
+snr=$(jfield "$T/cmp.json" seg_snr_median_db) xcorr=$(jfield "$T/cmp.json" seg_xcorr_mean)
+num_ge "$snr" 30 || fail "healthy call: echo SNR $snr dB"
+num_ge "$xcorr" 0.97 || fail "healthy call: cross-correlation $xcorr"
+HEALTHY_ID=$(call_id_of "$T/healthy.jsonl")
+pass "healthy call untouched by the ten refusals: sent=$sent acked=$acked lost=$lost concealed=$rxc, echo SNR $snr dB, xcorr $xcorr"
+
 # the policy "stir:accept": a bad certificate is let through and recorded
 TRUNK_STRICT=$TRUNK TOKEN_STRICT=$TOKEN
 TRUNK=$(echo "$TRUNK" | sed 's|/trunks/.*|/trunks/lenient|')
@@ -100,9 +133,10 @@ stop_rippd "$RIPPD_PID"
 node -e '
   const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
   const v = lines.map((c) => c.trunk_id + ":" + (c.identity || "")).join(" ");
-  const ok = lines.filter((c) => c.identity === "verified A").length === 2 &&
+  const ok = lines.filter((c) => c.identity === "verified A").length === 3 &&
+             lines.some((c) => c.call_id === process.argv[2] && c.identity === "verified A") &&
              lines.some((c) => c.trunk_id === "lenient" && c.identity === "failed 437");
   if (!ok) { console.error(v); process.exit(1); }
   console.log(v);
-' "$T/cdrs.jsonl" || fail "CDRs do not record the verifications"
-pass "CDRs: two calls verified A, the lenient trunk's call recorded as failed 437"
+' "$T/cdrs.jsonl" "$HEALTHY_ID" || fail "CDRs do not record the verifications"
+pass "CDRs: three calls verified A (the healthy one among them), the lenient trunk's call recorded as failed 437"

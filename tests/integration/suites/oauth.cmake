@@ -2,3 +2,6 @@
 # and an independent node OAuth client checking every refusal beside a healthy call.
 ripp_it(provision sh ${IT}/provision.sh)
 ripp_it(inbound sh ${IT}/inbound.sh)
+# The same end to end with verified PASSporTs in both directions: STIR on the provider's
+# trunk template, the consumer trunk and the ingress trunk; outbound and inbound calls.
+ripp_it(provision_stir sh ${IT}/inbound.sh stir)
