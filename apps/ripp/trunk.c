@@ -21,6 +21,7 @@ static const char usage[] =
     "usage: ripp trunk provision --provider URL --client-id ID --client-secret S\n"
     "                            --redirect-uri URI --db DB --consumer-base URL [options]\n"
     "       ripp trunk refresh --db DB [--provider-trunk URI] [--within S] [--force]\n"
+    "                          [--rotate-consumer-token [--overlap S]]\n"
     "       ripp trunk list --db DB\n"
     "       ripp trunk delete --db DB --provider-trunk URI\n"
     "       ripp trunk hash-password --password P [--iterations N]\n"
@@ -50,7 +51,10 @@ static const char usage[] =
     "\n"
     "refresh uses the refresh token of every provisioned trunk (or one) whose access token\n"
     "expires within S seconds (default 900; --force: always), and PUTs consumerTrunk again\n"
-    "after a refresh or when the last PUT is 12 hours old (D26). Run it periodically.\n";
+    "after a refresh or when the last PUT is 12 hours old (D26). Run it periodically.\n"
+    "--rotate-consumer-token gives the consumer trunk a new consumerToken and PUTs it; the\n"
+    "old one keeps working for --overlap S seconds (default 3600, D26), for calls the\n"
+    "provider places with it meanwhile, then expires.\n";
 
 #define DEFAULT_CAPS "{\"audio/PCMA\":true}"
 #define REPUT_MS (12 * 3600 * 1000LL)
@@ -517,6 +521,8 @@ typedef struct walk {
     const char *only;
     int64_t within_ms;
     bool force;
+    bool rotate;        /* a new consumerToken for each trunk walked */
+    int64_t overlap_ms; /* how long the old one keeps working */
     int failures;
     size_t n;
     ripp_prov_rec *recs;
@@ -561,6 +567,40 @@ static int refresh_one(ripp_store *db, ripp_prov_rec *p)
     return 0;
 }
 
+/* Gives p's consumer trunk a new consumerToken and PUTs it to the provider; the old token
+ * expires overlap_ms later (D26: the provider may still place calls with it meanwhile). On
+ * any failure the old token stays as it was and the new one is revoked. */
+static int rotate_consumer_token(ripp_store *db, ripp_prov_rec *p, int64_t overlap_ms)
+{
+    char old[sizeof p->consumer_token], old_hash[65], new_hash[65];
+    snprintf(old, sizeof old, "%s", p->consumer_token);
+    ripp_sha256_hex(old, strlen(old), old_hash);
+    if (ripp_io_random_token(p->consumer_token, sizeof p->consumer_token, 32) < 0) goto restore;
+    ripp_sha256_hex(p->consumer_token, strlen(p->consumer_token), new_hash);
+    if (db->ops->token_add(db->impl, p->consumer_trunk_id, new_hash) < 0) {
+        fprintf(stderr, "ripp trunk: cannot write the new consumerToken\n");
+        goto restore;
+    }
+    if (put_consumer_trunk(p) < 0) {
+        db->ops->token_set_state(db->impl, new_hash, RIPP_TOKEN_LIVE, RIPP_TOKEN_REVOKED);
+        goto restore;
+    }
+    /* the provider has the new token: the old one expires after the overlap */
+    ripp_token_rec t;
+    if (db->ops->token_get(db->impl, old_hash, &t) == 0) {
+        t.expires_ms = now_ms() + overlap_ms;
+        if (db->ops->token_put(db->impl, &t) < 0)
+            fprintf(stderr, "ripp trunk: warning: cannot set the old consumerToken's expiry; it "
+                            "stays valid until the consumer trunk is deleted\n");
+    }
+    gnutls_memset(old, 0, sizeof old);
+    return 0;
+restore:
+    snprintf(p->consumer_token, sizeof p->consumer_token, "%s", old);
+    gnutls_memset(old, 0, sizeof old);
+    return -1;
+}
+
 static int load(walk *w, const char *db_path)
 {
     w->db = db_open(db_path);
@@ -594,7 +634,13 @@ static int refresh(walk *w)
             rc = refresh_one(w->db, p);
             refreshed = rc == 0;
         }
-        if (rc == 0 && (refreshed || now - p->put_ms >= REPUT_MS)) {
+        bool rotated = false;
+        if (rc == 0 && w->rotate) {
+            rc = rotate_consumer_token(w->db, p, w->overlap_ms);
+            rotated = put = rc == 0;
+            if (put) w->db->ops->prov_put(w->db->impl, p);
+        }
+        if (rc == 0 && !rotated && (refreshed || now - p->put_ms >= REPUT_MS)) {
             rc = put_consumer_trunk(p);
             put = rc == 0;
             if (put) w->db->ops->prov_put(w->db->impl, p);
@@ -608,6 +654,8 @@ static int refresh(walk *w)
             json_pack("{s:s,s:b,s:b,s:s,s:I}", "provider_trunk", p->provider_trunk, "refreshed",
                       refreshed, "put", put, "access_token", p->access_token, "expires_in",
                       (json_int_t)((p->access_expires_ms - now_ms()) / 1000));
+        if (line && rotated)
+            json_object_set_new(line, "consumer_token", json_string(p->consumer_token));
         char *s = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (s) printf("%s\n", s);
         free(s);
@@ -706,8 +754,8 @@ int ripp_cmd_trunk(int argc, char **argv)
     const char *cmd = argv[0];
     popts o = {0};
     const char *db = NULL, *only = NULL;
-    long within = 900, iterations = 100000;
-    bool force = false;
+    long within = 900, iterations = 100000, overlap = 3600;
+    bool force = false, rotate = false;
     int log_level = RIPP_LOG_WARN;
     static const struct option longopts[] = {{"provider", required_argument, 0, 'P'},
                                              {"client-id", required_argument, 0, 'i'},
@@ -723,6 +771,8 @@ int ripp_cmd_trunk(int argc, char **argv)
                                              {"provider-trunk", required_argument, 0, 't'},
                                              {"within", required_argument, 0, 'w'},
                                              {"force", no_argument, 0, 'f'},
+                                             {"rotate-consumer-token", no_argument, 0, 'R'},
+                                             {"overlap", required_argument, 0, 'o'},
                                              {"iterations", required_argument, 0, 'n'},
                                              {"log-level", required_argument, 0, 'L'},
                                              {0, 0, 0, 0}};
@@ -772,6 +822,16 @@ int ripp_cmd_trunk(int argc, char **argv)
         case 'f':
             force = true;
             break;
+        case 'R':
+            rotate = true;
+            break;
+        case 'o':
+            overlap = strtol(optarg, NULL, 10);
+            if (overlap < 0) {
+                fprintf(stderr, "ripp trunk: --overlap: seconds >= 0\n");
+                return 2;
+            }
+            break;
         case 'n':
             iterations = strtol(optarg, NULL, 10);
             break;
@@ -800,7 +860,11 @@ int ripp_cmd_trunk(int argc, char **argv)
                 strcmp(cmd, "delete") == 0 ? ", and --provider-trunk" : "");
         return 2;
     }
-    walk w = {.only = only, .within_ms = within * 1000, .force = force};
+    walk w = {.only = only,
+              .within_ms = within * 1000,
+              .force = force,
+              .rotate = rotate,
+              .overlap_ms = overlap * 1000};
     int status = 1;
     if (load(&w, db) == 0) {
         if (strcmp(cmd, "list") == 0)

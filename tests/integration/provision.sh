@@ -126,6 +126,30 @@ n=$(grep -c "consumer trunk $CT registered" "$T/prov.log")
 [ "$n" = 2 ] || fail "consumerTrunk PUT $n times, want 2"
 pass "refresh rotated the tokens and re-PUT the consumer trunk"
 
+# ---- consumerToken rotation: the old token works for the overlap, then not (D26) ----
+"$RIPP" trunk refresh --db "$CDB" --rotate-consumer-token --overlap 3 >"$T/rotate.json" \
+  2>"$T/rotate.log" || fail "rotate: $(cat "$T/rotate.log")"
+CTOK2=$(jfield "$T/rotate.json" consumer_token)
+[ -n "$CTOK2" ] && [ "$CTOK2" != "$CTOK" ] && [ "$(jfield "$T/rotate.json" put)" = true ] ||
+  fail "rotate: $(cat "$T/rotate.json")"
+n=$(grep -c "consumer trunk $CT registered" "$T/prov.log")
+[ "$n" = 3 ] || fail "consumerTrunk PUT $n times after the rotation, want 3"
+stored=$(sqlite3 "$PDB" "SELECT token FROM consumer_trunks WHERE trunk_id = '${PT##*/}'")
+[ "$stored" = "$CTOK2" ] || fail "the provider does not hold the new consumerToken"
+"$RIPP" caps --trunk "$CT" --token "$CTOK" --ca "$CCA" >/dev/null 2>&1 ||
+  fail "the old consumerToken is refused during the overlap"
+"$RIPP" caps --trunk "$CT" --token "$CTOK2" --ca "$CCA" >/dev/null 2>&1 ||
+  fail "the new consumerToken is refused"
+sleep 4.5 # the 3 s overlap, and rippd's 1 s token cache
+if "$RIPP" caps --trunk "$CT" --token "$CTOK" --ca "$CCA" >/dev/null 2>"$T/caps-old.log"; then
+  fail "the old consumerToken still works after the overlap"
+fi
+grep -q 'answered 401' "$T/caps-old.log" || fail "old consumerToken: $(cat "$T/caps-old.log")"
+"$RIPP" caps --trunk "$CT" --token "$CTOK2" --ca "$CCA" >/dev/null 2>&1 ||
+  fail "the new consumerToken is refused after the overlap"
+if grep -qF -- "$CTOK2" "$T/prov.log" "$T/cons.log"; then fail "the new consumerToken is in a log"; fi
+pass "consumerToken rotated: the old one worked during the 3 s overlap and got 401 after it"
+
 # ---- teardown: DELETE {providerTrunk} ----
 "$RIPP" trunk delete --db "$CDB" --provider-trunk "$PT" >"$T/delete.json" || fail "delete"
 [ "$(jfield "$T/delete.json" status)" = 204 ] || fail "delete: $(cat "$T/delete.json")"
