@@ -10,6 +10,13 @@
  * next sequence number of the call, from 0). The difference includes any time the frame
  * waited in the scheduler's congestion queue, and the clock offset between the hosts.
  *
+ * Media gaps (for failover and drain measurements): per call, the longest interval within the
+ * window and its tail during which no media frame arrived from the server (rx gap, the
+ * on_frame hook, duplicates and late frames included) or no ack arrived for the call's own
+ * frames (ack gap); the call's media gap is the larger of the two. Quantiles over the calls
+ * go into the JSON line ("media_gap"), with what the failover machinery did ("failover");
+ * --per-call FILE writes one JSON line per call.
+ *
  * With --setup-rate R it measures call setups instead: it places R calls per second, spread
  * evenly, each with a freshly signed PASSporT (the trunk key, or a SHAKEN PASSporT of an STI
  * certificate with --sti-cert), waits for its 201 and `accepted`, keeps it up with media
@@ -98,6 +105,8 @@ static const char usage_text[] =
     "  --server-cpu N       the CPU the server is pinned to, for the core's busy time\n"
     "                       from /proc/stat (default 1; -1: skip)\n"
     "  --report FILE        also append the JSON line to FILE\n"
+    "  --per-call FILE      write one JSON line per call to FILE: outcome, whole-call and\n"
+    "                       window counters, media gaps (rx, ack), failover figures\n"
     "  --log-level LEVEL    error, warn (default), info or debug\n"
     "\n"
     "PASSporTs (both modes):\n"
@@ -171,6 +180,12 @@ struct lcall {
     ripp_stats start;  /* at the window start */
     ripp_stats final;  /* at on_done */
     bool have_start;
+    /* media gaps over the window and its tail (monotonic ns; 0: nothing yet) */
+    ripp_ts last_rx, last_ack, rx_gap, ack_gap;
+    ripp_ts done_at; /* on_done */
+    ripp_ep_failover fo; /* at on_done */
+    bool have_fo;
+    char *uri; /* the call URI at on_done (--per-call) */
 };
 
 /* One call of the setup-rate mode: small, since a run may place a million. */
@@ -194,7 +209,7 @@ typedef struct cpu_sample {
 
 typedef struct load {
     /* options */
-    const char *trunk, *token, *ca, *identity_key, *report;
+    const char *trunk, *token, *ca, *identity_key, *report, *per_call;
     long calls;
     double seconds, ramp, warmup, setup_timeout;
     int connections;
@@ -232,6 +247,9 @@ typedef struct load {
     long server_rss_kb;
     size_t conns_open;
     uint64_t log_count[4];
+    /* media gaps are followed from the window start to the end of its tail */
+    bool gaps_on;
+    ripp_ts gaps_t0, gaps_t1;
     /* one-way delay of the frames sent, from the acks that arrive in the window */
     ripp_owdhist owd;
     uint64_t owd_unmatched, owd_acks_all;
@@ -478,6 +496,31 @@ static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uin
     return FRAME_BYTES;
 }
 
+/* One arrival (a frame, or an ack) for a call: the interval since the previous one. */
+static void gap_note(ripp_ts *last, ripp_ts *max)
+{
+    if (!L.gaps_on)
+        return;
+    ripp_ts t = ripp_io_now();
+    if (*last && t > *last && t - *last > *max)
+        *max = t - *last;
+    *last = t;
+}
+
+static void on_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
+                     const uint8_t *payload, size_t len, ripp_ts now)
+{
+    (void)ud;
+    (void)seq;
+    (void)codec;
+    (void)payload;
+    (void)len;
+    (void)now;
+    lcall *lc = ripp_ep_call_user(c);
+    if (lc)
+        gap_note(&lc->last_rx, &lc->rx_gap);
+}
+
 static void on_playout(void *ud, ripp_ep_call *c, const ripp_jbuf_out *out)
 {
     (void)ud;
@@ -510,6 +553,11 @@ static void on_done(void *ud, ripp_ep_call *c)
         return;
     const ripp_call *f = ripp_ep_call_fsm(c);
     lc->final = *ripp_ep_call_stats(c);
+    ripp_ep_call_failover(c, &lc->fo);
+    lc->have_fo = true;
+    if (L.per_call && !lc->uri)
+        lc->uri = strdup(ripp_ep_call_uri(c));
+    lc->done_at = ripp_io_now();
     if (!lc->answered) {
         if (!lc->setup_failed) {
             lc->setup_failed = true;
@@ -532,6 +580,7 @@ static const ripp_ep_hooks hooks = {
     .next_frame = next_frame,
     .on_playout = on_playout,
     .on_done = on_done,
+    .on_frame = on_frame,
 };
 
 /* ---- the HTTP client seen through: acks on forward media byways ---- */
@@ -556,9 +605,10 @@ struct owd_x {
 static int owd_on_ack(void *ud, const ripp_ack *ack)
 {
     const owd_x *ox = ud;
-    const lcall *lc = ox->lc;
+    lcall *lc = ox->lc;
     unsigned i = (unsigned)(ack->seq % TXRING);
     L.owd_acks_all++;
+    gap_note(&lc->last_ack, &lc->ack_gap);
     if (lc->tx_seq[i] != ack->seq || lc->tx_wall[i] == 0) {
         L.owd_unmatched++;
         return 0;
@@ -847,6 +897,14 @@ static void window_start(void)
         lc->have_start = true;
     }
     L.live_start = live_calls();
+    /* a gap open at the window start counts from it */
+    L.gaps_t0 = ripp_io_now();
+    for (long i = 0; i < L.placed; i++) {
+        lcall *lc = &L.cl[i];
+        lc->last_rx = lc->last_ack = L.gaps_t0;
+        lc->rx_gap = lc->ack_gap = 0;
+    }
+    L.gaps_on = true;
     cpu_sample_take(&L.w0);
     if (L.server_pid > 0 && !L.w0.ok)
         set_error("server process %ld is gone (or /proc/%ld/stat unreadable)", L.server_pid,
@@ -880,6 +938,20 @@ static void window_end(void)
 
 static void tail_end(void)
 {
+    /* a gap still open at the end of the tail counts up to it (a call that lost its media
+     * for good has one as long as the rest of the window); a call that ended is judged by
+     * its outcome instead */
+    L.gaps_t1 = ripp_io_now();
+    L.gaps_on = false;
+    for (long i = 0; i < L.placed; i++) {
+        lcall *lc = &L.cl[i];
+        if (!lc->have_start || !lc->c)
+            continue;
+        if (L.gaps_t1 - lc->last_rx > lc->rx_gap)
+            lc->rx_gap = L.gaps_t1 - lc->last_rx;
+        if (L.gaps_t1 - lc->last_ack > lc->ack_gap)
+            lc->ack_gap = L.gaps_t1 - lc->last_ack;
+    }
     L.lost_tail = 0;
     for (long i = 0; i < L.placed; i++) {
         const lcall *lc = &L.cl[i];
@@ -1151,6 +1223,158 @@ static json_t *stats_json(const ripp_stats *s)
     return o ? o : json_object();
 }
 
+static int cmp_ts(const void *a, const void *b)
+{
+    ripp_ts x = *(const ripp_ts *)a, y = *(const ripp_ts *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (nearest rank) of n sorted values, in ms. */
+static double ts_quantile_ms(const ripp_ts *v, size_t n, double q)
+{
+    if (!n)
+        return 0;
+    size_t r = (size_t)ceil(q * (double)n);
+    if (r < 1)
+        r = 1;
+    if (r > n)
+        r = n;
+    return (double)v[r - 1] / 1e6;
+}
+
+/* A call whose media gaps count: up at the window start, and neither lost nor failed. */
+static bool gap_call(const lcall *lc)
+{
+    return lc->have_start && lc->answered && !lc->abnormal && !lc->setup_failed;
+}
+
+static ripp_ts call_gap(const lcall *lc) { return lc->rx_gap > lc->ack_gap ? lc->rx_gap : lc->ack_gap; }
+
+/* "media_gap" and "failover" members: quantiles of the per-call gaps over the calls that
+ * count, and what the failover machinery did for all calls. */
+static void gaps_json(json_t *o)
+{
+    size_t n = 0;
+    ripp_ts *g = calloc((size_t)L.calls + 1, sizeof *g), *rx = calloc((size_t)L.calls + 1, sizeof *rx),
+            *ak = calloc((size_t)L.calls + 1, sizeof *ak), *rec = calloc((size_t)L.calls + 1, sizeof *rec);
+    if (!g || !rx || !ak || !rec) {
+        free(g);
+        free(rx);
+        free(ak);
+        free(rec);
+        return;
+    }
+    long over40 = 0, over300 = 0, recovered = 0;
+    uint64_t recoveries = 0, migrations = 0, attempts = 0, resent = 0, dropped = 0;
+    size_t nrec = 0;
+    for (long i = 0; i < L.placed; i++) {
+        const lcall *lc = &L.cl[i];
+        if (lc->have_fo) {
+            recoveries += lc->fo.recoveries;
+            migrations += lc->fo.migrations;
+            attempts += lc->fo.attempts;
+            resent += lc->fo.resent;
+            dropped += lc->fo.dropped;
+            if (lc->fo.recoveries || lc->fo.migrations) {
+                recovered++;
+                rec[nrec++] = lc->fo.max_gap;
+            }
+        }
+        if (!gap_call(lc))
+            continue;
+        g[n] = call_gap(lc);
+        rx[n] = lc->rx_gap;
+        ak[n] = lc->ack_gap;
+        if (g[n] > 40 * RIPP_NS_PER_MS)
+            over40++;
+        if (g[n] > 300 * RIPP_NS_PER_MS)
+            over300++;
+        n++;
+    }
+    qsort(g, n, sizeof *g, cmp_ts);
+    qsort(rx, n, sizeof *rx, cmp_ts);
+    qsort(ak, n, sizeof *ak, cmp_ts);
+    qsort(rec, nrec, sizeof *rec, cmp_ts);
+    json_t *m = json_object();
+    json_object_set_new(m, "calls", json_integer((json_int_t)n));
+    json_object_set_new(m, "span_s", jreal(ns_to_s(L.gaps_t1 - L.gaps_t0), 1000));
+    json_object_set_new(m, "p50_ms", jreal(ts_quantile_ms(g, n, 0.5), 1000));
+    json_object_set_new(m, "p99_ms", jreal(ts_quantile_ms(g, n, 0.99), 1000));
+    json_object_set_new(m, "max_ms", jreal(ts_quantile_ms(g, n, 1.0), 1000));
+    json_object_set_new(m, "over_40ms", json_integer(over40));
+    json_object_set_new(m, "over_300ms", json_integer(over300));
+    json_object_set_new(m, "rx_p50_ms", jreal(ts_quantile_ms(rx, n, 0.5), 1000));
+    json_object_set_new(m, "rx_p99_ms", jreal(ts_quantile_ms(rx, n, 0.99), 1000));
+    json_object_set_new(m, "rx_max_ms", jreal(ts_quantile_ms(rx, n, 1.0), 1000));
+    json_object_set_new(m, "ack_p50_ms", jreal(ts_quantile_ms(ak, n, 0.5), 1000));
+    json_object_set_new(m, "ack_p99_ms", jreal(ts_quantile_ms(ak, n, 0.99), 1000));
+    json_object_set_new(m, "ack_max_ms", jreal(ts_quantile_ms(ak, n, 1.0), 1000));
+    json_object_set_new(o, "media_gap", m);
+    json_t *f = json_object();
+    json_object_set_new(f, "calls_moved", json_integer(recovered));
+    json_object_set_new(f, "recoveries", json_integer((json_int_t)recoveries));
+    json_object_set_new(f, "migrations", json_integer((json_int_t)migrations));
+    json_object_set_new(f, "attempts", json_integer((json_int_t)attempts));
+    json_object_set_new(f, "resent", json_integer((json_int_t)resent));
+    json_object_set_new(f, "dropped", json_integer((json_int_t)dropped));
+    json_object_set_new(f, "reconnect_p50_ms", jreal(ts_quantile_ms(rec, nrec, 0.5), 1000));
+    json_object_set_new(f, "reconnect_p99_ms", jreal(ts_quantile_ms(rec, nrec, 0.99), 1000));
+    json_object_set_new(f, "reconnect_max_ms", jreal(ts_quantile_ms(rec, nrec, 1.0), 1000));
+    json_object_set_new(o, "failover", f);
+    free(g);
+    free(rx);
+    free(ak);
+    free(rec);
+}
+
+/* --per-call FILE: one JSON line per call. */
+static void write_per_call(void)
+{
+    FILE *f = fopen(L.per_call, "w");
+    if (!f) {
+        fprintf(stderr, "ripp-load: cannot write %s: %s\n", L.per_call, strerror(errno));
+        return;
+    }
+    for (long i = 0; i < L.placed; i++) {
+        const lcall *lc = &L.cl[i];
+        const ripp_stats *s = call_stats(lc);
+        json_t *o = json_object();
+        json_object_set_new(o, "idx", json_integer(lc->idx));
+        const char *uri = lc->c ? ripp_ep_call_uri(lc->c) : lc->uri;
+        json_object_set_new(o, "call", uri ? json_string(uri) : json_null());
+        json_object_set_new(o, "answered", json_boolean(lc->answered));
+        json_object_set_new(o, "setup_failed", json_boolean(lc->setup_failed));
+        json_object_set_new(o, "lost_call", json_boolean(lc->abnormal));
+        json_object_set_new(o, "done", json_boolean(lc->done));
+        json_object_set_new(o, "whole", stats_json(s));
+        if (lc->have_start) {
+            json_object_set_new(o, "win_sent", json_integer((json_int_t)(s->sent - lc->start.sent)));
+            json_object_set_new(o, "win_acked", json_integer((json_int_t)(s->acked - lc->start.acked)));
+            json_object_set_new(o, "win_lost", json_integer((json_int_t)(s->lost - lc->start.lost)));
+            json_object_set_new(o, "rx_gap_ms", jreal((double)lc->rx_gap / 1e6, 1000));
+            json_object_set_new(o, "ack_gap_ms", jreal((double)lc->ack_gap / 1e6, 1000));
+            json_object_set_new(o, "media_gap_ms", jreal((double)call_gap(lc) / 1e6, 1000));
+        }
+        if (lc->have_fo) {
+            json_t *fo = json_object();
+            json_object_set_new(fo, "recoveries", json_integer(lc->fo.recoveries));
+            json_object_set_new(fo, "migrations", json_integer(lc->fo.migrations));
+            json_object_set_new(fo, "attempts", json_integer(lc->fo.attempts));
+            json_object_set_new(fo, "resent", json_integer((json_int_t)lc->fo.resent));
+            json_object_set_new(fo, "buffered_max", json_integer((json_int_t)lc->fo.buffered_max));
+            json_object_set_new(fo, "dropped", json_integer((json_int_t)lc->fo.dropped));
+            json_object_set_new(fo, "max_gap_ms", jreal((double)lc->fo.max_gap / 1e6, 1000));
+            json_object_set_new(o, "failover", fo);
+        }
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+        if (line)
+            fprintf(f, "%s\n", line);
+        free(line);
+        json_decref(o);
+    }
+    fclose(f);
+}
+
 static int report(void)
 {
     bool measured = L.w1.at != 0;
@@ -1237,7 +1461,10 @@ static int report(void)
             ow = json_loads(oj, 0, NULL);
         json_object_set_new(o, "owd", ow ? ow : json_null());
         json_object_set_new(o, "owd_unmatched_acks", json_integer((json_int_t)L.owd_unmatched));
+        gaps_json(o);
     }
+    if (L.per_call)
+        write_per_call();
     /* whole calls, ramp and teardown included (frames in flight at the end count as lost) */
     ripp_stats all;
     ripp_stats_init(&all);
@@ -1306,6 +1533,18 @@ static int report(void)
                 json_real_value(json_object_get(o, "generator_cpu_percent_of_core")),
                 lag_quantile_ms(0.5), lag_quantile_ms(0.99), L.live_start, L.live_end);
     }
+    json_t *mg = json_object_get(o, "media_gap");
+    if (mg)
+        fprintf(stderr,
+                "  media gap: p50 %.1f ms p99 %.1f ms max %.1f ms over %lld calls (%lld over 40 ms); "
+                "calls moved %lld\n",
+                json_real_value(json_object_get(mg, "p50_ms")),
+                json_real_value(json_object_get(mg, "p99_ms")),
+                json_real_value(json_object_get(mg, "max_ms")),
+                (long long)json_integer_value(json_object_get(mg, "calls")),
+                (long long)json_integer_value(json_object_get(mg, "over_40ms")),
+                (long long)json_integer_value(
+                    json_object_get(json_object_get(o, "failover"), "calls_moved")));
     fprintf(stderr, "  calls: %ld answered, %ld failed to set up, %ld ended abnormally\n",
             L.answered, L.setup_failed, L.abnormal);
     for (int i = 0; i < L.nfail_shown; i++)
@@ -1805,7 +2044,7 @@ static int parse_args(int argc, char **argv)
         {"setup-rate", required_argument, 0, 'G'},   {"hold", required_argument, 0, 'H'},
         {"sti-cert", required_argument, 0, 'C'},     {"x5u", required_argument, 0, 'x'},
         {"attest", required_argument, 0, 'e'},       {"from", required_argument, 0, 'f'},
-        {0, 0, 0, 0}};
+        {"per-call", required_argument, 0, 'P'},     {0, 0, 0, 0}};
     double v;
     int ch;
     L.ramp = -1;
@@ -1885,6 +2124,7 @@ static int parse_args(int argc, char **argv)
             L.server_cpu = (int)v;
             break;
         case 'R': L.report = optarg; break;
+        case 'P': L.per_call = optarg; break;
         case 'X':
             if (ripp_transport_parse(optarg, &L.transport) < 0)
                 return usage_error("--transport: h2, h3 or auto", optarg);
@@ -2086,6 +2326,8 @@ static void teardown(void)
         uv_loop_close(L.loop);
     }
     free(L.eps);
+    for (long i = 0; L.cl && i < L.calls; i++)
+        free(L.cl[i].uri);
     free(L.cl);
     free(L.rc);
     free(L.fifo);

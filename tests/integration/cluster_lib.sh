@@ -55,23 +55,46 @@ cl_pki() {
   TOKEN=$(openssl rand -hex 24)
 }
 
-# cl_redis: redis-server on $T/redis/redis.sock; sets STORE (the --db value).
+# cl_redis: redis-server on $T/redis/redis.sock; sets STORE (the --db value) and
+# REDIS_PID. With CL_REDIS_AOF=1 it keeps an append-only file in $T/redis (fsync at every
+# write), so that cl_redis_start after a kill finds the data again.
 cl_redis() {
   mkdir -p "$T/redis"
   SOCK="$T/redis/redis.sock"
-  "$REDIS_SERVER" --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --save '' \
-    --appendonly no --dir "$T/redis" --daemonize no >"$T/redis.log" 2>&1 &
-  CL_PIDS="$CL_PIDS $!"
-  cl_wait 10 sh -c "[ \"\$(redis-cli -s '$SOCK' PING 2>/dev/null)\" = PONG ]" ||
-    fail "redis-server did not start"
+  cl_redis_start
   STORE="unix:$SOCK"
 }
 
+# cl_redis_start: (re)starts redis-server on the same socket and directory; waits for PONG.
+cl_redis_start() {
+  if [ "${CL_REDIS_AOF:-0}" = 1 ]; then
+    aof="--appendonly yes --appendfsync always"
+  else
+    aof="--appendonly no"
+  fi
+  # shellcheck disable=SC2086
+  "$REDIS_SERVER" --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --save '' \
+    $aof --dir "$T/redis" --daemonize no >>"$T/redis.log" 2>&1 &
+  REDIS_PID=$!
+  CL_PIDS="$CL_PIDS $REDIS_PID"
+  cl_wait 10 sh -c "[ \"\$(redis-cli -s '$SOCK' PING 2>/dev/null)\" = PONG ]" ||
+    fail "redis-server did not start"
+}
+
+# cl_redis_kill: SIGKILL to redis-server, and wait until it is gone.
+cl_redis_kill() {
+  kill -KILL "$REDIS_PID" 2>/dev/null || true
+  wait "$REDIS_PID" 2>/dev/null || true
+}
+
 # cl_config NAME: the configuration file every instance is started with (identical but for
-# the name; one trunk that echoes).
+# the name; one trunk that echoes). With CL_ADMIN_TOKEN set, it is the "admin_token"
+# (POST /admin/drain).
 cl_config() {
+  adm=""
+  [ -z "${CL_ADMIN_TOKEN:-}" ] || adm="\"admin_token\": \"$CL_ADMIN_TOKEN\","
   cat >"$T/$1.conf.json" <<JSON
-{
+{ $adm
   "cert": "$T/pki/cert.pem",
   "key": "$T/pki/key.pem",
   "log_level": "info",
