@@ -74,6 +74,8 @@ typedef struct ep_bw {
 
 /* A bearer token the store validated recently (cfg.token_cache). */
 #define EP_TOKCACHE 1024
+/* While the store fails, a cached token stays good this long past its time (stale if error) */
+#define EP_TOKEN_STALE_OK (300 * RIPP_NS_PER_SEC)
 typedef struct ep_tok {
     char hash[65];
     char trunk_id[64];

@@ -48,6 +48,13 @@ static bool store_down(void)
 {
     ripp_store_status st;
     if (!health_store || ripp_store_status_get(health_store, &st) < 0) return false;
+    if (!st.reachable && (!st.breaker_open || st.retry_in_ms <= 0)) {
+        /* the last operation failed and nothing has tried since: ask the store now (a
+         * cheap read), so that readiness comes back without waiting for a call */
+        ripp_trunk_rec t;
+        health_store->ops->trunk_get(health_store->impl, "-readyz-probe-", &t);
+        if (ripp_store_status_get(health_store, &st) < 0) return false;
+    }
     return !st.reachable || st.breaker_open || (st.reconnects > 0 && !st.writer_up);
 }
 

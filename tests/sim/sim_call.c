@@ -130,6 +130,7 @@ typedef struct world {
 } world;
 
 static const char *sim_set_cookie;
+static bool sim_faulty; /* the server's store can be made to fail (ripp_store_faulty) */
 
 static void world_init(world *w, ripp_ts latency, const char *answer)
 {
@@ -139,6 +140,8 @@ static void world_init(world *w, ripp_ts latency, const char *answer)
     fk_init(&w->net, latency, &w->env);
     int err = 0;
     w->store = ripp_store_memory_new(&err);
+    assert_non_null(w->store);
+    if (sim_faulty) w->store = ripp_store_faulty_new(w->store, 0, &err);
     assert_non_null(w->store);
     ripp_trunk_rec t = {.id = "t1", .answer = "echo", .caps_json = "{}"};
     assert_int_equal(w->store->ops->trunk_put(w->store->impl, &t), 0);
@@ -447,6 +450,33 @@ static void token_cache(void **state)
     world_free(&w);
 }
 
+/* While the store fails, a token it validated in the last minutes still opens byways of a
+ * live call (stale if error); a new call on the trunk gets 503, not 404. */
+static void token_cache_store_down(void **state)
+{
+    (void)state;
+    world w;
+    sim_faulty = true;
+    world_init(&w, 5 * RIPP_NS_PER_MS, "accept");
+    sim_faulty = false;
+    ripp_ep_call *c = place(&w);
+    fk_run(&w.net, w.client, w.server, w.net.now + 1500 * RIPP_NS_PER_MS); /* cache expired */
+    ripp_store_faulty_set(w.store, ripp_store_faulty_count(w.store) + 1);
+    assert_int_equal(probe(&w, ripp_ep_call_id(srv.call)), 200);
+    int err = 0;
+    probe_status = 0;
+    ripp_hdr h[] = {{"authorization", "Bearer " TOKEN}};
+    assert_non_null(fk_request(&w.net.client, "GET", "https://sim.example/trunks/t1/capAdv", h, 1,
+                               true, &probe_cbs, NULL, &err));
+    fk_run(&w.net, w.client, w.server, w.net.now + 100 * RIPP_NS_PER_MS);
+    assert_int_equal(probe_status, 503);
+    ripp_store_faulty_set(w.store, 0);
+    ripp_ep_call_end(c, NULL, w.net.now);
+    fk_run(&w.net, w.client, w.server, w.net.now + RIPP_NS_PER_SEC);
+    assert_true(srv.done);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,7 +484,7 @@ int main(void)
         cmocka_unit_test(call_rejected), cmocka_unit_test(unauthorised),
         cmocka_unit_test(hold_timer),    cmocka_unit_test(cookies),
         cmocka_unit_test(ended_call_lingers), cmocka_unit_test(signaling_get_sets_cookie),
-        cmocka_unit_test(token_cache),
+        cmocka_unit_test(token_cache), cmocka_unit_test(token_cache_store_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
