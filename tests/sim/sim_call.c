@@ -9,10 +9,9 @@
 #include <cmocka.h>
 
 #include "fake_http.h"
+#include "sim_common.h"
 #include "ripp/passport.h"
 #include "ripp/store.h"
-
-#define TOKEN "sim-token-0123456789"
 
 typedef struct side {
     const char *answer; /* "accept", "reject", "ring" */
@@ -81,35 +80,6 @@ static void on_done(void *ud, ripp_ep_call *c)
     s->outcome = ripp_ep_call_fsm(c)->outcome;
     snprintf(s->id, sizeof s->id, "%s", ripp_ep_call_id(c));
     s->stats = *ripp_ep_call_stats(c);
-}
-
-static int token_hash(void *ud, const char *token, char out[65])
-{
-    (void)ud;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = token; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    snprintf(out, 65, "%064llx", (unsigned long long)h);
-    return 0;
-}
-
-static int verify_sig(void *ud, const ripp_trunk_rec *t, const uint8_t *d, size_t len,
-                      const uint8_t *sig, size_t siglen)
-{
-    (void)ud;
-    (void)t;
-    (void)d;
-    (void)len;
-    return siglen == 64 && sig[0] == 0x42 ? 0 : RIPP_ERR_AUTH;
-}
-
-static int sign_fake(void *ud, const uint8_t *d, size_t len, uint8_t sig[64])
-{
-    (void)ud;
-    (void)d;
-    (void)len;
-    memset(sig, 0x42, 64);
-    return 0;
 }
 
 static const ripp_ep_hooks srv_hooks = {.on_call_new = on_call_new,
@@ -435,9 +405,8 @@ static void token_cache(void **state)
     ripp_ep_forget_tokens(w.server);
     assert_int_equal(probe(&w, ripp_ep_call_id(srv.call)), 401);
     /* and a token validated once is asked for again after a second */
-    assert_int_equal(w.store->ops->trunk_put(w.store->impl,
-                                             &(ripp_trunk_rec){.id = "t1", .answer = "echo"}),
-                     0);
+    assert_int_equal(
+        w.store->ops->trunk_put(w.store->impl, &(ripp_trunk_rec){.id = "t1", .answer = "echo"}), 0);
     char h[65];
     token_hash(NULL, TOKEN, h);
     assert_int_equal(w.store->ops->token_add(w.store->impl, "t1", h), 0);
@@ -480,11 +449,11 @@ static void token_cache_store_down(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(call_lan),      cmocka_unit_test(call_wan),
-        cmocka_unit_test(call_rejected), cmocka_unit_test(unauthorised),
-        cmocka_unit_test(hold_timer),    cmocka_unit_test(cookies),
+        cmocka_unit_test(call_lan),           cmocka_unit_test(call_wan),
+        cmocka_unit_test(call_rejected),      cmocka_unit_test(unauthorised),
+        cmocka_unit_test(hold_timer),         cmocka_unit_test(cookies),
         cmocka_unit_test(ended_call_lingers), cmocka_unit_test(signaling_get_sets_cookie),
-        cmocka_unit_test(token_cache), cmocka_unit_test(token_cache_store_down),
+        cmocka_unit_test(token_cache),        cmocka_unit_test(token_cache_store_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

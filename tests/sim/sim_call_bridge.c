@@ -10,10 +10,10 @@
 #include <cmocka.h>
 
 #include "fake_http.h"
+#include "sim_common.h"
 #include "ripp/passport.h"
 #include "ripp/store.h"
 
-#define TOKEN "sim-token-0123456789"
 #define DROP_EVERY 10 /* the server's relay leaves out every 10th frame it receives */
 
 typedef struct side {
@@ -100,35 +100,6 @@ static void on_done(void *ud, ripp_ep_call *c)
     s->done = true;
     s->outcome = ripp_ep_call_fsm(c)->outcome;
     s->stats = *ripp_ep_call_stats(c);
-}
-
-static int token_hash(void *ud, const char *token, char out[65])
-{
-    (void)ud;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = token; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    snprintf(out, 65, "%064llx", (unsigned long long)h);
-    return 0;
-}
-
-static int verify_sig(void *ud, const ripp_trunk_rec *t, const uint8_t *d, size_t len,
-                      const uint8_t *sig, size_t siglen)
-{
-    (void)ud;
-    (void)t;
-    (void)d;
-    (void)len;
-    return siglen == 64 && sig[0] == 0x42 ? 0 : RIPP_ERR_AUTH;
-}
-
-static int sign_fake(void *ud, const uint8_t *d, size_t len, uint8_t sig[64])
-{
-    (void)ud;
-    (void)d;
-    (void)len;
-    memset(sig, 0x42, 64);
-    return 0;
 }
 
 static const ripp_ep_hooks srv_hooks = {.on_call_new = on_call_new,

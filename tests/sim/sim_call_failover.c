@@ -12,38 +12,15 @@
 #include <cmocka.h>
 
 #include "fake_http.h"
+#include "sim_common.h"
 #include "../../lib/ep_internal.h"
 #include "ripp/passport.h"
 #include "ripp/store.h"
-
-#define TOKEN "sim-token-0123456789"
-#define MAXSEQ 65536
-
-/* Frames of one direction as the receivers saw them (both server instances count into one
- * map: a frame delivered to A and again to B is a duplicate). */
-typedef struct rxmap {
-    uint8_t seen[MAXSEQ];
-    uint64_t unique, dups;
-    ripp_ts last_at, max_gap;
-} rxmap;
 
 static rxmap to_srv, to_cli;
 static int resumed;
 static int srv_done, cli_done, cli_lost;
 static bool cli_silent;
-
-static void rx_note(rxmap *m, uint32_t seq, ripp_ts now)
-{
-    if (seq >= MAXSEQ) return;
-    if (m->seen[seq]) {
-        m->dups++;
-        return;
-    }
-    m->seen[seq] = 1;
-    m->unique++;
-    if (m->last_at && now - m->last_at > m->max_gap) m->max_gap = now - m->last_at;
-    m->last_at = now;
-}
 
 static void accept_call(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
 {
@@ -101,16 +78,6 @@ static void cli_on_done(void *ud, ripp_ep_call *c)
     cli_done++;
     if (ripp_ep_call_fsm(c)->outcome == RIPP_OUTCOME_TRANSPORT) cli_lost++;
 }
-static int token_hash(void *ud, const char *token, char out[65])
-{
-    (void)ud;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = token; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    snprintf(out, 65, "%064llx", (unsigned long long)h);
-    return 0;
-}
-
 static const ripp_ep_hooks srv_hooks = {.on_call_new = accept_call,
                                         .next_frame = next_frame,
                                         .on_frame = srv_frame,
@@ -342,7 +309,7 @@ static void crash_takeover(void **state)
                   (unsigned long long)missing, (unsigned long long)to_srv.dups,
                   (unsigned long long)st->lost, (long long)(fo.max_gap / RIPP_NS_PER_MS),
                   (unsigned long long)to_cli.unique, (unsigned long long)to_cli.dups);
-    assert_true(fo.resent > 0);  /* the frames in flight went again */
+    assert_true(fo.resent > 0);   /* the frames in flight went again */
     assert_int_equal(missing, 0); /* nothing the client produced in the gap was lost */
     assert_int_equal(st->lost, 0);
     assert_int_equal(st->sent, st->acked);
@@ -431,9 +398,9 @@ static void reconnect_jitter(void **state)
     print_message("jitter: %u attempts in 1 s by %d calls; peak %u per 10 ms; %u of 100 "
                   "10-ms slots used\n",
                   last, N, peak, busy);
-    assert_true(last >= 4 * N);   /* back-off: 50, 100, 200, 400 ms ... */
-    assert_true(peak <= N / 2);   /* never all at once */
-    assert_true(busy >= 40);      /* spread over the window */
+    assert_true(last >= 4 * N); /* back-off: 50, 100, 200, 400 ms ... */
+    assert_true(peak <= N / 2); /* never all at once */
+    assert_true(busy >= 40);    /* spread over the window */
     w.net.refuse = false;
     run(&w, 2 * RIPP_NS_PER_SEC);
     int active = 0;
@@ -472,9 +439,9 @@ static void give_up_after_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(migrate_in_flight),  cmocka_unit_test(drain_refuses_new_calls),
-        cmocka_unit_test(migrate_same_uri),   cmocka_unit_test(crash_takeover),
-        cmocka_unit_test(detection_timing),   cmocka_unit_test(reconnect_jitter),
+        cmocka_unit_test(migrate_in_flight),    cmocka_unit_test(drain_refuses_new_calls),
+        cmocka_unit_test(migrate_same_uri),     cmocka_unit_test(crash_takeover),
+        cmocka_unit_test(detection_timing),     cmocka_unit_test(reconnect_jitter),
         cmocka_unit_test(give_up_after_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,35 +13,14 @@
 #include <cmocka.h>
 
 #include "fake_http.h"
+#include "sim_common.h"
 #include "../../lib/ep_internal.h"
 #include "ripp/store.h"
-
-#define TOKEN "sim-token-0123456789"
-#define MAXSEQ 65536
-
-typedef struct rxmap {
-    uint8_t seen[MAXSEQ];
-    uint64_t unique, dups, beyond;
-} rxmap;
 
 static rxmap to_srv, to_cli;
 static int resumed, srv_done, cli_done, cli_lost;
 static ripp_ep_call *srv_call; /* the call at the instance that holds it */
 static enum ripp_call_outcome srv_outcome;
-
-static void rx_note(rxmap *m, uint32_t seq)
-{
-    if (seq >= MAXSEQ) {
-        m->beyond++;
-        return;
-    }
-    if (m->seen[seq]) {
-        m->dups++;
-        return;
-    }
-    m->seen[seq] = 1;
-    m->unique++;
-}
 
 static void accept_call(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
 {
@@ -77,8 +56,7 @@ static void srv_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec c
     (void)codec;
     (void)p;
     (void)len;
-    (void)now;
-    rx_note(&to_srv, seq);
+    rx_note(&to_srv, seq, now);
 }
 static void cli_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec codec,
                       const uint8_t *p, size_t len, ripp_ts now)
@@ -88,8 +66,7 @@ static void cli_frame(void *ud, ripp_ep_call *c, uint32_t seq, enum ripp_codec c
     (void)codec;
     (void)p;
     (void)len;
-    (void)now;
-    rx_note(&to_cli, seq);
+    rx_note(&to_cli, seq, now);
 }
 static void srv_on_done(void *ud, ripp_ep_call *c)
 {
@@ -105,16 +82,6 @@ static void cli_on_done(void *ud, ripp_ep_call *c)
     cli_done++;
     if (ripp_ep_call_fsm(c)->outcome == RIPP_OUTCOME_TRANSPORT) cli_lost++;
 }
-static int token_hash(void *ud, const char *token, char out[65])
-{
-    (void)ud;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = token; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    snprintf(out, 65, "%064llx", (unsigned long long)h);
-    return 0;
-}
-
 static const ripp_ep_hooks srv_hooks = {.on_call_new = accept_call,
                                         .next_frame = next_frame,
                                         .on_frame = srv_frame,
