@@ -869,8 +869,7 @@ int ripp_ep_drain(ripp_ep *ep, const char *migrate_to_authority, ripp_ts now)
     ep->draining = true;
     if (ep->cfg.role != RIPP_ROLE_SERVER) return 0;
     for (ripp_ep_call *c = ep->calls; c; c = c->next)
-        if (!c->migrated && c->fsm.state >= RIPP_CALL_CREATED &&
-            c->fsm.state != RIPP_CALL_ENDED) {
+        if (!c->migrated && c->fsm.state >= RIPP_CALL_CREATED && c->fsm.state != RIPP_CALL_ENDED) {
             ep_server_migrate(c, migrate_to_authority, now);
             n += c->migrated;
         }

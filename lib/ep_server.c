@@ -259,8 +259,7 @@ static bool etag_matches(const char *inm, const char *etag)
 
 /* D13: capAdv carries a strong ETag (a hash of the document) and max-age=3600; a client
  * that re-fetches with If-None-Match gets 304 when nothing changed. */
-static void serve_caps(ripp_ep *ep, ripp_xchg *x, const ripp_request *req,
-                       const ripp_trunk_rec *t)
+static void serve_caps(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const ripp_trunk_rec *t)
 {
     (void)ep;
     ripp_caps caps;
@@ -309,7 +308,8 @@ static void finish_create(ripp_ep *ep, ripp_xchg *x, const ripp_trunk_rec *t, co
 {
     char id[37];
     if (format_uuid4(ep, id) < 0) {
-        refuse_at(ep, x, "POST", t->id, 500, "internal", 0, "no randomness for the call identifier");
+        refuse_at(ep, x, "POST", t->id, 500, "internal", 0,
+                  "no randomness for the call identifier");
         return;
     }
     ripp_ep_call *c = ep_call_new(ep, id, now);
@@ -693,7 +693,8 @@ static ripp_ep_call *take_over(ripp_ep *ep, const ripp_call_rec *rec, const ripp
     c->rec = *rec;
     c->resumed = true;
     /* from now on the client is sent this instance's cookie (open_event_get) */
-    if (ep->cfg.set_cookie) snprintf(c->rec.cookies, sizeof c->rec.cookies, "%s", ep->cfg.set_cookie);
+    if (ep->cfg.set_cookie)
+        snprintf(c->rec.cookies, sizeof c->rec.cookies, "%s", ep->cfg.set_cookie);
     const char *authority = ep->cfg.public_authority ? ep->cfg.public_authority : req->authority;
     snprintf(c->uri, sizeof c->uri, "https://%.255s%.64s",
              authority && *authority ? authority : "localhost", c->path);
@@ -710,7 +711,8 @@ static ripp_ep_call *take_over(ripp_ep *ep, const ripp_call_rec *rec, const ripp
      * the write, plus a second for relayed frames that skipped numbers. The receiver sees a
      * gap, which it conceals. */
     int64_t wall_ms = (int64_t)(ep_wall_us(ep) / 1000);
-    int64_t since = rec->updated_ms > 0 && wall_ms > rec->updated_ms ? wall_ms - rec->updated_ms : 0;
+    int64_t since =
+        rec->updated_ms > 0 && wall_ms > rec->updated_ms ? wall_ms - rec->updated_ms : 0;
     uint64_t skip = (uint64_t)(since / ep->cfg.frame_ms) + 1000 / ep->cfg.frame_ms;
     c->tx.next_seq = (uint64_t)(rec->media_seq_s2c + 1) + skip;
     c->rx_seq_max = rec->media_seq_c2s;
@@ -1041,7 +1043,8 @@ void ep_server_close_call(ripp_ep_call *c)
     /* Frames still waiting for a byway would go out on the reverse byways ended below as the
      * acks of the frames in flight free them: the call is over, they are dropped. */
     unsigned dropped = ripp_sched_drop_queued(&c->tx);
-    if (dropped) ripp_log(RIPP_LOG_DEBUG, "call %s: %u queued frames dropped at the end", c->id, dropped);
+    if (dropped)
+        ripp_log(RIPP_LOG_DEBUG, "call %s: %u queued frames dropped at the end", c->id, dropped);
     for (ep_bw *b = c->bws; b; b = b->next) {
         if (b->ended_local || (!gone && (b->kind == BW_MEDIA_RX || b->kind == BW_EV_RX))) continue;
         if (!b->responded)

@@ -59,9 +59,8 @@ static const char migrate_v2_sql[] =
     "UPDATE schema_version SET version = 2;";
 
 /* Version 2 -> 3: the CDR records the caller identity verification. */
-static const char migrate_v3_sql[] =
-    "ALTER TABLE cdrs ADD COLUMN verstat TEXT NOT NULL DEFAULT '';"
-    "UPDATE schema_version SET version = 3;";
+static const char migrate_v3_sql[] = "ALTER TABLE cdrs ADD COLUMN verstat TEXT NOT NULL DEFAULT '';"
+                                     "UPDATE schema_version SET version = 3;";
 
 enum {
     ST_TRUNK_PUT,
