@@ -54,19 +54,7 @@ bf_rippd() {
   ]
 }
 JSON
-  RIPPD_MAINTENANCE_FILE="$T/$name.maint" "$RIPPD" --config "$T/$name.conf.json" \
-    --listen 127.0.0.1 --port "$port" --no-h3 --db "$STORE" --set-cookie "$3" \
-    >"$T/$name.out" 2>"$T/$name.log" &
-  pid=$!
-  CL_PIDS="$CL_PIDS $pid"
-  eval "PID_$name=$pid"
-  i=0
-  until grep -q "listening on" "$T/$name.log" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 150 ] || fail "rippd $name did not start"
-    kill -0 "$pid" 2>/dev/null || fail "rippd $name exited at start"
-    sleep 0.1
-  done
+  cl_start "$name" "$port" --set-cookie "$3"
 }
 
 PX=$(cl_port)

@@ -110,10 +110,15 @@ JSON
 # not carry HTTP/3) on the shared store; its log is $T/NAME.log, its maintenance file
 # $T/NAME.maint; sets PID_<NAME>. Waits until it listens.
 cl_rippd() {
+  cl_config "$1"
+  cl_start "$@"
+}
+
+# cl_start NAME PORT [ARGS...]: cl_rippd with the configuration $T/NAME.conf.json as it is.
+cl_start() {
   name=$1 port=$2
   shift 2
   bin=${CL_RIPPD:-$RIPPD}
-  cl_config "$name"
   RIPPD_MAINTENANCE_FILE="$T/$name.maint" "$bin" --config "$T/$name.conf.json" \
     --listen 127.0.0.1 --port "$port" --no-h3 --db "$STORE" "$@" >"$T/$name.out" \
     2>"$T/$name.log" &
