@@ -343,8 +343,8 @@ static void schedule_retry(ripp_ep_call *c, ripp_ts now)
     if (d > EP_BACKOFF_CAP) d = EP_BACKOFF_CAP;
     /* "equal jitter": half fixed, half random, so that retries neither synchronise nor
      * come back at once */
-    ripp_ts j = d / 2 + (ripp_ts)(rand32(c->ep) % (uint32_t)(d / 2 / RIPP_NS_PER_US + 1)) *
-                            RIPP_NS_PER_US;
+    ripp_ts j =
+        d / 2 + (ripp_ts)(rand32(c->ep) % (uint32_t)(d / 2 / RIPP_NS_PER_US + 1)) * RIPP_NS_PER_US;
     if (now + j >= c->recover_deadline) {
         give_up(c, "no instance answered within the recover window", now);
         return;
@@ -606,8 +606,9 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
                 recovered(c, now);
             } else if (status == 404 || status == 401 || status == 403) {
                 c->sig_get = NULL;
-                give_up(c, status == 404 ? "the call is unknown to the instance reached"
-                                         : "the instance reached refuses the token",
+                give_up(c,
+                        status == 404 ? "the call is unknown to the instance reached"
+                                      : "the instance reached refuses the token",
                         now);
                 return;
             } else {
@@ -618,7 +619,6 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
                 return;
             }
         }
-        if (b->retired) break;
         goto other;
     case BW_MEDIA_RX:
         if (status == 200 && media && ripp_media_hdr_parse(&b->hdr, media, strlen(media)) == 0) {
@@ -642,8 +642,11 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         break;
     default:
     other:
-        if (status != 200 && !b->retired) {
-            if (c->fsm.state != RIPP_CALL_ENDED)
+        /* A refusal carries a problem body, not events or acks. A retired byway is refused
+         * by an instance the call has left (a request that crossed the migrate: 503): what
+         * it carried was not taken there, and a frame in flight on it is sent again. */
+        if (status != 200) {
+            if (c->fsm.state != RIPP_CALL_ENDED && !b->retired)
                 ripp_log(status == 404 ? RIPP_LOG_INFO : RIPP_LOG_WARN,
                          "call %s: byway answered %d", c->id, status);
             if (!b->ended_local) ripp_xchg_end(b->x);
@@ -701,8 +704,13 @@ static void on_data(ripp_xchg *x, void *ud, const uint8_t *data, size_t len)
         break;
     }
     if (rv < 0 && b->call) {
-        ripp_log(RIPP_LOG_WARN, "call %s: malformed data from the server (%s); byway reset",
-                 b->call->id, ripp_strerror(rv));
+        ripp_log(RIPP_LOG_WARN, "call %s: malformed data from the server on %s (%s); byway reset",
+                 b->call->id,
+                 b->kind == BW_EV_RX      ? "the signaling GET"
+                 : b->kind == BW_MEDIA_RX ? "a reverse media byway"
+                 : b->kind == BW_MEDIA_TX ? "a forward media byway's acks"
+                                          : "a byway",
+                 ripp_strerror(rv));
         ripp_xchg_reset(b->x, RIPP_XCHG_PROTOCOL_ERROR);
         ep_bw_detach(b);
         b->kind = BW_DISCARD;
@@ -717,8 +725,8 @@ static void on_end(ripp_xchg *x, void *ud)
         if (!(b->status >= 200 && b->status < 300)) setup_failed(b, ep_now(c->ep));
         return;
     }
-    bool live = c && c->fsm.state >= RIPP_CALL_CREATED && c->fsm.state != RIPP_CALL_ENDED &&
-                !b->retired;
+    bool live =
+        c && c->fsm.state >= RIPP_CALL_CREATED && c->fsm.state != RIPP_CALL_ENDED && !b->retired;
     enum bw_kind kind = b->kind;
     /* whatever the byway was, end our side so that the stream closes */
     if (!b->ended_local) {
