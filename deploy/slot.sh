@@ -21,7 +21,10 @@ mkdir -p "$RIPP_RUN_DIR"
 
 say() { echo "slot.sh: $*" >&2; }
 slot_var() { eval "echo \${$1_$(echo "$2" | tr a-z A-Z):-}"; }
-alive() { [ -f "$RIPP_RUN_DIR/$1.pid" ] && kill -0 "$(cat "$RIPP_RUN_DIR/$1.pid")" 2>/dev/null; }
+# running PID: the process exists and has not exited (an exited process whose parent has
+# not reaped it yet, as after slot.sh itself has exited, still answers kill -0)
+running() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
+alive() { [ -f "$RIPP_RUN_DIR/$1.pid" ] && running "$(cat "$RIPP_RUN_DIR/$1.pid")"; }
 
 start() {
   slot=$1 bin=${2:-$RIPPD_BIN} weight=${3:-1}
@@ -66,7 +69,7 @@ stop() {
   slot=$1 to_slot=${2:-}
   pid=$(cat "$RIPP_RUN_DIR/$slot.pid" 2>/dev/null || true)
   "$D/lbctl.sh" drain "$slot"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && running "$pid"; then
     bin=$(cat "$RIPP_RUN_DIR/$slot.bin" 2>/dev/null || echo "$RIPPD_BIN")
     # A rippd that drains on SIGUSR1 (its --help says so) keeps its calls until they end
     # or move; one that does not is stopped with SIGTERM, which ends its calls with
@@ -84,7 +87,7 @@ stop() {
       kill -s "$sig" "$pid"
     fi
     n=$((secs * 5))
-    while kill -0 "$pid" 2>/dev/null; do
+    while running "$pid"; do
       n=$((n - 1))
       if [ "$n" -le 0 ]; then
         if [ "$sig" = USR1 ]; then

@@ -223,7 +223,9 @@ run_scenario() {
 				--migrate-to "localhost:$LB_PORT_S2" --ca "$CA" >"$d/drain.json" 2>"$d/drain.err" ||
 				say "drain: $(cat "$d/drain.err")"
 			local k=0
-			while kill -0 "$pid" 2>/dev/null && ((k < 3000)); do
+			# gone, or a zombie nobody has reaped yet (its parent, slot.sh, has exited)
+			while kill -0 "$pid" 2>/dev/null && [[ $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1) != Z ]] &&
+				((k < 3000)); do
 				sleep 0.01
 				k=$((k + 1))
 			done
