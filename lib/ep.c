@@ -152,6 +152,16 @@ static void linger_push(ripp_ep_call *c)
     ep->linger_tail = c;
 }
 
+/* Released: the call is another instance's (it moved there, or was taken over), which
+ * writes the record and the CDR; forgotten here without either. */
+void ep_call_release(ripp_ep_call *c)
+{
+    c->migrated = true;
+    c->done = true;
+    if (c->ep->hooks.on_done) c->ep->hooks.on_done(c->ep->ud, c);
+    ep_call_free(c);
+}
+
 void ep_call_free(ripp_ep_call *c)
 {
     ripp_ep *ep = c->ep;
@@ -631,7 +641,26 @@ void ep_persist(ripp_ep_call *c, ripp_ts now)
     r->updated_ms = (int64_t)(ep_wall_us(ep) / 1000);
     if (ep->cfg.store->ops->call_put(ep->cfg.store->impl, r) < 0)
         ripp_log(RIPP_LOG_WARN, "call %s: store write failed", c->id);
+    else
+        c->persisted_ms = r->updated_ms;
     c->next_persist = now + EP_PERSIST_EVERY;
+}
+
+/* Fencing (P5). While a call's client is away (no signaling byway), its reconnect may have
+ * reached another instance (a balancer routing it without cookies), which took the call
+ * over from the store and wrote the record. This instance does not write the record while
+ * the client is away, so a record that is no longer its last write means the call is
+ * another instance's now: this copy must neither end it (a second CDR, an ended record
+ * under a live call) nor serve it with stale seqs. Read only at those two moments: the
+ * hold timer's expiry, and a request for a call in that state. When the store cannot be
+ * read the call is treated as ours. */
+bool ep_call_owned_elsewhere(ripp_ep_call *c)
+{
+    ripp_ep *ep = c->ep;
+    if (!ep->cfg.store || !c->persisted_ms) return false;
+    ripp_call_rec r;
+    if (ep->cfg.store->ops->call_get(ep->cfg.store->impl, c->id, &r) != 0) return false;
+    return r.updated_ms != c->persisted_ms;
 }
 
 static void write_cdr(ripp_ep_call *c)
@@ -670,6 +699,16 @@ static void call_tick(ripp_ep_call *c, ripp_ts now)
         return;
     }
     if (c->fsm.state != RIPP_CALL_ENDED) {
+        if (c->fsm.role == RIPP_ROLE_SERVER && ripp_call_expiry(&c->fsm) <= now &&
+            ep_call_owned_elsewhere(c)) {
+            ripp_log(RIPP_LOG_INFO,
+                     "call %s: taken over by another instance while its client was away; "
+                     "released",
+                     c->id);
+            c->migrated = true; /* released below, in run_slot, without record or CDR */
+            c->migrated_at = now - ep->cfg.hold_timeout;
+            return;
+        }
         if (ripp_call_handle_expiry(&c->fsm, now)) {
             ripp_log(RIPP_LOG_INFO, "call %s: no signaling byway for the hold time; ended", c->id);
             ep_call_applied(c, &c->fsm.last_event, true, now);
@@ -695,7 +734,10 @@ static void call_tick(ripp_ep_call *c, ripp_ts now)
             while (ripp_jbuf_pop(&c->rx, now, &out) == 1)
                 ep->hooks.on_playout(ep->ud, c, &out);
         }
-        if (c->fsm.role == RIPP_ROLE_SERVER && now >= c->next_persist) ep_persist(c, now);
+        /* not while the client is away: the record would no longer tell whether another
+         * instance took the call over (ep_call_owned_elsewhere) */
+        if (c->fsm.role == RIPP_ROLE_SERVER && now >= c->next_persist && c->fsm.sig_byways)
+            ep_persist(c, now);
     }
 }
 
@@ -715,10 +757,7 @@ static ripp_ts run_slot(ripp_ep *ep, unsigned slot, ripp_ts now)
         }
         if (c->next_tick <= now) c->next_tick += ((now - c->next_tick) / step + 1) * step;
         if (c->migrated && (!c->bws || now >= c->migrated_at + ep->cfg.hold_timeout)) {
-            /* released: the instance the client moved to writes the record and the CDR */
-            c->done = true;
-            if (ep->hooks.on_done) ep->hooks.on_done(ep->ud, c);
-            ep_call_free(c);
+            ep_call_release(c);
             continue;
         }
         if (c->fsm.state == RIPP_CALL_ENDED) {

@@ -15,8 +15,8 @@
 #define EP_MAX_CATCHUP 25 /* media intervals a late tick makes up for (500 ms) */
 #define EP_PHASES 4       /* slots per media interval that calls are spread over */
 #define EP_PERSIST_EVERY (5 * RIPP_NS_PER_SEC)
-#define EP_RING_MS 5000 /* the failover buffer of frames (SPEC §7.4: at least 5 s) */
-#define EP_CLOG_MAX 64  /* client events kept for replay on a new PUT */
+#define EP_RING_MS 5000  /* the failover buffer of frames (SPEC §7.4: at least 5 s) */
+#define EP_CLOG_MAX 64   /* client events kept for replay on a new PUT */
 #define EP_JBUF_SLOT 512 /* 64 kbit/s * 60 ms = 480 bytes, the largest frame our caps admit */
 
 enum bw_kind {
@@ -60,10 +60,10 @@ typedef struct ep_bw {
         ripp_ack_parser ap;
         ripp_event_parser ev;
     } p;
-    unsigned gen;       /* the call's byway generation it belongs to (failover) */
-    bool retired;       /* of an older generation: not counted in nkind, no failure trigger */
-    bool self_reset;    /* we reset it: its close is no failure */
-    bool draining;      /* retired forward byway waiting for the ack of drain_seq */
+    unsigned gen;    /* the call's byway generation it belongs to (failover) */
+    bool retired;    /* of an older generation: not counted in nkind, no failure trigger */
+    bool self_reset; /* we reset it: its close is no failure */
+    bool draining;   /* retired forward byway waiting for the ack of drain_seq */
     uint32_t drain_seq;
     ripp_ts drain_sent_at;
     uint64_t drain_wall_us;
@@ -98,8 +98,8 @@ struct ripp_ep_call {
     ripp_ep_call *next, *prev;   /* all calls */
     ripp_ep_call *snext, *sprev; /* the calls of the same media clock slot */
     unsigned slot;
-    bool lingering;     /* on ep->linger_* instead of a slot (server, ended and done) */
-    ripp_ts forget_at;  /* when lingering: when it is freed */
+    bool lingering;    /* on ep->linger_* instead of a slot (server, ended and done) */
+    ripp_ts forget_at; /* when lingering: when it is freed */
     char id[40];
     char path[RIPP_URI_MAX]; /* /call/<uuid> */
     char uri[RIPP_URI_MAX];  /* absolute */
@@ -114,7 +114,7 @@ struct ripp_ep_call {
     ripp_caps own_caps;             /* server: what the trunk accepts (its capAdv) */
     ep_bw *bws;                     /* every open exchange of the call */
     unsigned nkind[BW_DISCARD + 1]; /* attached byways by kind */
-    char **log; /* server: encoded events sent, for replay */
+    char **log;                     /* server: encoded events sent, for replay */
     size_t nlog;
     char **pending; /* client: encoded events waiting for the PUT byway */
     size_t npending;
@@ -122,6 +122,7 @@ struct ripp_ep_call {
     ripp_cdr cdr;
     ripp_call_rec rec;
     ripp_ts ended_at, next_persist;
+    int64_t persisted_ms; /* server: updated_ms of our last record write the store took */
     ripp_ts next_tick;    /* this call's next media interval */
     bool done;            /* on_done delivered */
     bool closing;         /* byways are being closed */
@@ -143,27 +144,27 @@ struct ripp_ep_call {
     bool sig_reopening;   /* client: the signaling GET was lost and is being reopened */
     unsigned sig_reopens; /* client: how often it was */
     /* failover (ep_failover.c) */
-    unsigned gen;            /* byway generation: +1 at each migrate or recovery */
-    bool holding;            /* client: frames go to the ring only */
-    bool recovering;         /* client: waiting for the new signaling GET's 200 */
-    ep_bw *sig_get;          /* client: the signaling GET of this generation */
-    ripp_ts fail_at;         /* client: when the current recovery began */
+    unsigned gen;    /* byway generation: +1 at each migrate or recovery */
+    bool holding;    /* client: frames go to the ring only */
+    bool recovering; /* client: waiting for the new signaling GET's 200 */
+    ep_bw *sig_get;  /* client: the signaling GET of this generation */
+    ripp_ts fail_at; /* client: when the current recovery began */
     ripp_ts recover_deadline, next_attempt;
-    unsigned attempts;       /* of the current recovery */
-    ripp_ts last_rx_at;      /* client: last frame received (D31), 0 before any */
-    ripp_ts last_ack_at;     /* client: last ack received */
-    ep_ring_ent *ring;       /* client: failover buffer, indexed by seq % ring_cap */
+    unsigned attempts;   /* of the current recovery */
+    ripp_ts last_rx_at;  /* client: last frame received (D31), 0 before any */
+    ripp_ts last_ack_at; /* client: last ack received */
+    ep_ring_ent *ring;   /* client: failover buffer, indexed by seq % ring_cap */
     uint32_t ring_cap;
-    uint64_t ring_lo;        /* lowest seq the ring may hold */
-    uint64_t flush_from;     /* lowest seq that may be pending */
-    uint64_t ring_waiting;   /* entries pending (or resend) */
+    uint64_t ring_lo;      /* lowest seq the ring may hold */
+    uint64_t flush_from;   /* lowest seq that may be pending */
+    uint64_t ring_waiting; /* entries pending (or resend) */
     ripp_ep_failover fo;
     char **clog; /* client: events sent, replayed on each new PUT (the server dedups) */
     size_t nclog;
     bool migrated; /* server: migrate sent; released once the client has left */
     ripp_ts migrated_at;
-    bool resumed; /* server: taken over from the store */
-    bool no_cookies; /* client: reconnect without the call's cookies (P6, retries) */
+    bool resumed;       /* server: taken over from the store */
+    bool no_cookies;    /* client: reconnect without the call's cookies (P6, retries) */
     ripp_ts suspect_at; /* client: a media byway ended cleanly; a failure unless the call ends */
 };
 
@@ -183,11 +184,11 @@ struct ripp_ep {
     ripp_ep_call *linger_head, *linger_tail;
     /* Ended calls whose client has the ending event are freed at once; their id stays here
      * until the linger time is over, so that late requests get 404 without a store read. */
-    ep_tomb **tombs; /* hash of table_size buckets */
+    ep_tomb **tombs;         /* hash of table_size buckets */
     struct ep_tok *tokcache; /* EP_TOKCACHE entries, direct-mapped by token hash */
     ep_tomb *tomb_head, *tomb_tail;
     size_t ntombs;
-    unsigned phase;                 /* slot given to the next new call */
+    unsigned phase; /* slot given to the next new call */
     ripp_ep_counters counters;
     struct ep_pending *pending; /* call creations waiting for their identity verdict */
     uint64_t next_ticket;
@@ -218,6 +219,8 @@ void ep_media_on_frame(ep_bw *b, uint64_t seq_offset, const uint8_t *payload, si
 int ep_media_write_ack(ep_bw *b, uint32_t seq);
 int ep_byway_write(ep_bw *b, const uint8_t *rec, size_t len);
 void ep_persist(ripp_ep_call *c, ripp_ts now);
+bool ep_call_owned_elsewhere(ripp_ep_call *c);
+void ep_call_release(ripp_ep_call *c);
 void ep_sched_init(ripp_ep_call *c, bool can_open, ripp_ts now);
 int ep_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len);
 int ep_ack_cb(void *ud, const ripp_ack *ack);

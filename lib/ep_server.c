@@ -738,6 +738,17 @@ static void serve_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const
                        const char *sub, const char *trunk_id, ripp_ts now)
 {
     ripp_ep_call *c = ep_call_find(ep, id);
+    if (c && !c->migrated && c->fsm.state >= RIPP_CALL_CREATED && c->fsm.state != RIPP_CALL_ENDED &&
+        !c->fsm.sig_byways && ep_call_owned_elsewhere(c)) {
+        /* fencing: while the client was away another instance took the call over; what is
+         * held here is stale, and the store has the call as it is now */
+        ripp_log(RIPP_LOG_INFO,
+                 "call %s: taken over by another instance while its client was away; read "
+                 "again from the store",
+                 id);
+        ep_call_release(c);
+        c = NULL;
+    }
     if (c && c->migrated) {
         refuse(ep, x, req, 503, "migrated", 0, "the call has moved to another instance");
         return;

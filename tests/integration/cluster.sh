@@ -10,8 +10,7 @@
 #   cluster.sh nginx          the calls case through nginx grpc_pass
 #   cluster.sh rolling        deploy/rolling-upgrade.sh of 2 instances, no calls up
 #   cluster.sh rolling_live   the same with 10 calls up, drained with migrate_to the new
-#                             slot's balancer route: all must survive (not registered:
-#                             docs/cluster.md)
+#                             slot's balancer route: all must survive
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 case=${1:?usage: cluster.sh CASE}
