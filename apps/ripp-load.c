@@ -720,7 +720,13 @@ static void owd_del(ripp_http_client *c)
     free(oc);
 }
 
-static const ripp_http_client_vt owd_vt = {.request = owd_request, .del = owd_del};
+static void owd_refresh(ripp_http_client *c, const char *url, ripp_ts quiet)
+{
+    ripp_http_client_refresh(((owd_client *)c)->inner, url, quiet);
+}
+
+static const ripp_http_client_vt owd_vt = {
+    .request = owd_request, .del = owd_del, .refresh = owd_refresh};
 
 /* Wraps inner (taken over: deleted with the wrapper). NULL when out of memory (inner is
  * then deleted). */

@@ -410,6 +410,10 @@ void ep_client_recover(ripp_ep_call *c, const char *why, ripp_ts now)
         return;
     }
     ripp_log(RIPP_LOG_WARN, "call %s: failure (%s); reconnecting", c->id, why);
+    /* a peer silent as long as the failure timer goes on a new connection (SPEC 7.3: a
+     * fresh connection for the retry); one that still talks (a balancer in front of the
+     * instance that failed) keeps carrying the other calls and this one's reconnect */
+    ripp_http_client_refresh(c->ep->cfg.http, c->uri, c->ep->cfg.ack_timeout);
     new_generation(c, false, now);
     /* "at once" (P3), within a few ms of jitter so that the calls of a dead instance do not
      * all come back in the same instant */

@@ -68,6 +68,11 @@ ripp_xchg *ripp_http_client_request(ripp_http_client *c, const char *method, con
     return c->vt->request(c, method, url, hdrs, n, end, cbs, ud, err);
 }
 
+void ripp_http_client_refresh(ripp_http_client *c, const char *url, ripp_ts quiet)
+{
+    if (c && c->vt->refresh && url) c->vt->refresh(c, url, quiet);
+}
+
 void ripp_http_client_del(ripp_http_client *c)
 {
     if (c) c->vt->del(c);

@@ -170,7 +170,7 @@ static ripp_xchg *auto_request(ripp_http_client *hc, const char *method, const c
 {
     auto_client *c = (auto_client *)hc;
     char host[256];
-    int port;
+    int port = 0;
     if (host_port(url, host, sizeof host, &port) < 0) {
         if (err) *err = RIPP_ERR_INVAL;
         return NULL;
@@ -217,7 +217,14 @@ static void auto_del(ripp_http_client *hc)
     free(c);
 }
 
-static const ripp_http_client_vt auto_vt = {auto_request, auto_del};
+static void auto_refresh(ripp_http_client *hc, const char *url, ripp_ts quiet)
+{
+    auto_client *c = (auto_client *)hc;
+    ripp_http_client_refresh(c->h2, url, quiet);
+    ripp_http_client_refresh(c->h3, url, quiet);
+}
+
+static const ripp_http_client_vt auto_vt = {auto_request, auto_del, auto_refresh};
 
 ripp_http_client *ripp_transport_client_new(uv_loop_t *loop, const ripp_transport_client_config *cfg,
                                             int *err)

@@ -102,6 +102,8 @@ typedef struct ripp_http_client_vt {
                           const ripp_hdr *hdrs, size_t n, bool end, const ripp_xchg_cbs *cbs,
                           void *ud, int *err);
     void (*del)(ripp_http_client *c);
+    /* Optional (NULL: nothing to do): see ripp_http_client_refresh. */
+    void (*refresh)(ripp_http_client *c, const char *url, ripp_ts quiet);
 } ripp_http_client_vt;
 struct ripp_http_client {
     const ripp_http_client_vt *vt;
@@ -114,5 +116,12 @@ ripp_xchg *ripp_http_client_request(ripp_http_client *c, const char *method, con
                                     const ripp_hdr *hdrs, size_t n, bool end,
                                     const ripp_xchg_cbs *cbs, void *ud, int *err);
 void ripp_http_client_del(ripp_http_client *c);
+/* The peer at url's authority may be gone (a call declared a failure on its connection):
+ * if that connection has received nothing for `quiet` (ns) and is older than that, new
+ * requests to the authority go on a new connection; the exchanges on the old one go on
+ * until they end or fail. A peer that vanished without a word (a QUIC server killed and
+ * restarted, a machine gone) never closes its connection: without this, a reconnect would
+ * wait for the connection's idle timeout. */
+void ripp_http_client_refresh(ripp_http_client *c, const char *url, ripp_ts quiet);
 
 #endif

@@ -10,10 +10,19 @@
 # client frame once, and the client played >= 90% of what B sent. Not by default: after a
 # gap longer than the jitter buffer (about 360 ms) the receiving side drops every later
 # frame (docs/failover.md, "Known problems").
-#   drain.sh admin|sigusr1 [N] [SECONDS]
+# HOW restart is the crash case without a balancer: A is killed (SIGKILL) and started again
+# on its port with the same state (as a supervisor restarts it). Each client detects the
+# failure, reconnects to its call URI, and the new A takes the call over from the store;
+# every call ends normally with one CDR, and the frames lost per call are bounded (< 2 s
+# worth, 100) and printed with the gap (kill -> taken over).
+# TRANSPORT h3 places the calls over HTTP/3 (both instances serve it): the client moves
+# to B over a new QUIC connection; each call's summary must name the transport asked for.
+#   drain.sh admin|sigusr1|restart [N] [SECONDS] [h2|h3]
 . "$(dirname "$0")/lib.sh"
-HOW=${1:-admin} N=${2:-10} DUR=${3:-8}
-case $HOW in admin | sigusr1) ;; *) echo "usage: drain.sh admin|sigusr1 [N] [SECONDS]" >&2; exit 2 ;; esac
+HOW=${1:-admin} N=${2:-10} DUR=${3:-8} TRANSPORT=${4:-h2}
+usage() { echo "usage: drain.sh admin|sigusr1|restart [N] [SECONDS] [h2|h3]" >&2; exit 2; }
+case $HOW in admin | sigusr1 | restart) ;; *) usage ;; esac
+case $TRANSPORT in h2 | h3) ;; *) usage ;; esac
 
 # a certificate naming localhost: D30 wants a host name in migrateToURI
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -27,15 +36,17 @@ port_of() { sed -n 's|.*"trunk":"https://[^:]*:\([0-9]*\)/.*|\1|p' "$1"; }
 now() { date +%s.%N; }
 secs() { node -e 'console.log((process.argv[2] - process.argv[1]).toFixed(2))' "$1" "$2"; }
 
-start_inst() { # NAME CONFIG
-  "$RIPPD" --dev --state-dir "$T/s" --config "$2" --hold-timeout 5000 \
-    --answer echo --log-level info >"$T/$1.json" 2>"$T/$1.log" &
-  eval "PID_$1=$!"
+start_inst() { # NAME CONFIG [ARGS...]
+  name=$1 cfg=$2
+  shift 2
+  "$RIPPD" --dev --state-dir "$T/s" --config "$cfg" --hold-timeout 5000 \
+    --answer echo --log-level info "$@" >"$T/$name.json" 2>"$T/$name.log" &
+  eval "PID_$name=$!"
   RIPPD_PIDS="$RIPPD_PIDS $!"
   i=0
-  while [ ! -s "$T/$1.json" ]; do
+  while [ ! -s "$T/$name.json" ]; do
     i=$((i + 1))
-    [ $i -le 150 ] || fail "rippd $1 did not start"
+    [ $i -le 150 ] || fail "rippd $name did not start"
     sleep 0.1
   done
 }
@@ -56,7 +67,7 @@ KEY=$(jfield "$T/a.json" identity_key)
 
 pids=""
 for i in $(seq 1 "$N"); do
-  timeout 60 "$RIPP" call --transport h2 --trunk "$TRUNK" --token "$TOKEN" --ca "$T/c.pem" \
+  timeout 60 "$RIPP" call --transport "$TRANSPORT" --trunk "$TRUNK" --token "$TOKEN" --ca "$T/c.pem" \
     --identity-key "$KEY" --to +14085551212 --from +14085550100 --duration "$DUR" --quiet \
     >"$T/call$i.json" 2>"$T/call$i.log" &
   pids="$pids $!"
@@ -68,6 +79,54 @@ until [ "$(grep -c 'created on trunk' "$T/a.log")" = "$N" ]; do
   sleep 0.1
 done
 sleep 2
+if [ "$HOW" = restart ]; then
+  t_kill=$(node -e 'console.log(Date.now())') # ms since the epoch, as in the logs
+  kill -KILL "$PID_a"
+  wait "$PID_a" 2>/dev/null || true
+  start_inst a2 "$T/a.cfg" --port "$PA"
+  [ "$(port_of "$T/a2.json")" = "$PA" ] || fail "A did not come back on port $PA"
+  ok=0
+  for p in $pids; do wait "$p" && ok=$((ok + 1)) || true; done
+  stop_rippd "$PID_a2"
+  stop_rippd "$PID_b"
+  "$RIPPD" --db "$T/s/rippd.db" --cdrs >"$T/cdrs.jsonl"
+  node - "$T" "$N" "$TRANSPORT" "$t_kill" >"$T/report.txt" 2>&1 <<'JS' || { cat "$T/report.txt"; fail "see above"; }
+const fs = require("fs");
+const [T, N, transport, tKill] = [process.argv[2], Number(process.argv[3]), process.argv[4], Number(process.argv[5])];
+const ts = (l) => Date.parse(l.slice(0, 24));
+const log = fs.readFileSync(T + "/a2.log", "utf8").split("\n");
+const cdrs = fs.readFileSync(T + "/cdrs.jsonl", "utf8").trim().split("\n").filter(Boolean).map(JSON.parse);
+const bad = [], gaps = [];
+let sent = 0, lost = 0;
+for (let i = 1; i <= N; i++) {
+  let s;
+  try {
+    const lines = fs.readFileSync(`${T}/call${i}.json`, "utf8").trim().split("\n");
+    s = JSON.parse(lines[lines.length - 1]);
+  } catch (e) { bad.push(`call ${i}: no summary`); continue; }
+  const id = s.call.replace(/.*\//, "");
+  if (s.answered !== true || s.outcome !== "ended_local") bad.push(`call ${i}: ${s.outcome}`);
+  if (s.transport !== transport) bad.push(`call ${i}: transport ${s.transport}, not ${transport}`);
+  if (!(s.sent > 0) || s.lost >= 100) bad.push(`call ${i}: ${s.lost} of ${s.sent} frames lost (2 s worth is 100)`);
+  sent += s.sent; lost += s.lost;
+  const tkos = log.filter((l) => l.includes(`call ${id} taken over from the store`));
+  if (tkos.length !== 1) bad.push(`call ${i}: taken over ${tkos.length} times by the new A`);
+  else gaps.push(ts(tkos[0]) - tKill);
+  const done = log.find((l) => l.includes(`call ${id} done: `));
+  if (!done || !/done: ended_remote /.test(done)) bad.push(`call ${i}: new A: ${done || "no end"}`);
+  const mine = cdrs.filter((c) => c.call_id === id);
+  if (mine.length !== 1 || mine[0].outcome !== "ended_remote") bad.push(`call ${i}: CDRs ${JSON.stringify(mine.map((c) => c.outcome))}`);
+}
+gaps.sort((a, b) => a - b);
+console.log(`calls ${N} (${transport}); kill -> taken over by the new A: min ${gaps[0]} ms, max ${gaps[gaps.length - 1]} ms; ` +
+  `client frames sent ${sent}, lost ${lost} (${(lost / N).toFixed(1)} per call); CDRs ${cdrs.length}`);
+if (bad.length) { console.log(bad.join("\n")); process.exit(1); }
+JS
+  cat "$T/report.txt"
+  [ "$ok" = "$N" ] || fail "$ok of $N ripp call exited 0"
+  pass "A killed and restarted: $N calls ($TRANSPORT) reconnected, taken over from the store, ended normally, one CDR each"
+  exit 0
+fi
 t0=$(now)
 if [ "$HOW" = sigusr1 ]; then
   kill -USR1 "$PID_a"
@@ -99,9 +158,9 @@ stop_rippd "$PID_b"
 "$RIPPD" --db "$T/s/rippd.db" --cdrs >"$T/cdrs.jsonl"
 
 # the figures, and the checks: the clients' summaries, A's and B's logs, the CDRs
-node - "$T" "$N" >"$T/report.txt" 2>&1 <<'JS' || { cat "$T/report.txt"; fail "see above"; }
+node - "$T" "$N" "$TRANSPORT" >"$T/report.txt" 2>&1 <<'JS' || { cat "$T/report.txt"; fail "see above"; }
 const fs = require("fs");
-const [T, N] = [process.argv[2], Number(process.argv[3])];
+const [T, N, transport] = [process.argv[2], Number(process.argv[3]), process.argv[4]];
 const ts = (l) => Date.parse(l.slice(0, 24));
 const alog = fs.readFileSync(T + "/a.log", "utf8").split("\n");
 const blog = fs.readFileSync(T + "/b.log", "utf8").split("\n");
@@ -117,6 +176,7 @@ for (let i = 1; i <= N; i++) {
   } catch (e) { bad.push(`call ${i}: no summary`); continue; }
   const id = s.call.replace(/.*\//, "");
   if (s.answered !== true || s.outcome !== "ended_local") bad.push(`call ${i}: ${s.outcome}`);
+  if (s.transport !== transport) bad.push(`call ${i}: transport ${s.transport}, not ${transport}`);
   if (s.sent !== s.acked || s.lost !== 0) bad.push(`call ${i}: sent ${s.sent} acked ${s.acked} lost ${s.lost}`);
   if (s.rx_duplicates !== 0) bad.push(`call ${i}: ${s.rx_duplicates} frames received twice`);
   sent += s.sent; acked += s.acked; lost += s.lost; dups += s.rx_duplicates; rxf += s.rx_frames;
@@ -156,4 +216,4 @@ if (bad.length) { console.log(bad.join("\n")); process.exit(1); }
 JS
 cat "$T/report.txt"
 [ "$ok" = "$N" ] || fail "$ok of $N ripp call exited 0"
-pass "$N calls continued on B and ended normally; every client frame acknowledged (lost 0), none received twice, one CDR each"
+pass "$N calls ($TRANSPORT) continued on B and ended normally; every client frame acknowledged (lost 0), none received twice, one CDR each"

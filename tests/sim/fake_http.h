@@ -201,7 +201,7 @@ static void fk_del(ripp_http_client *c)
 {
     (void)c;
 }
-static const ripp_http_client_vt fk_client_vt = {fk_request, fk_del};
+static const ripp_http_client_vt fk_client_vt = {.request = fk_request, .del = fk_del};
 
 static void fk_close_side(fk_side *s, int error)
 {

@@ -124,7 +124,7 @@ static void tap_del(ripp_http_client *cl)
 {
     (void)cl;
 }
-static const ripp_http_client_vt tap_vt = {tap_request, tap_del};
+static const ripp_http_client_vt tap_vt = {.request = tap_request, .del = tap_del};
 
 typedef struct world {
     fk_net net;

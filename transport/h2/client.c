@@ -31,12 +31,13 @@ static h2_conn *conn_for(h2_client *cl, const ripp_url *u, int *err)
     char key[300];
     snprintf(key, sizeof key, "%s://%s:%d", u->tls ? "https" : "http", u->host, u->port);
     for (h2_conn *c = cl->o.conns; c; c = c->next)
-        if (!c->closing && !c->goaway_recv && strcmp(c->key, key) == 0) return c;
+        if (!c->closing && !c->goaway_recv && !c->stale && strcmp(c->key, key) == 0) return c;
     h2_conn *c = h2_conn_new(&cl->o);
     if (!c) {
         *err = RIPP_ERR_NOMEM;
         return NULL;
     }
+    c->created_at = uv_hrtime();
     snprintf(c->key, sizeof c->key, "%s", key);
     snprintf(c->host, sizeof c->host, "%s", u->host);
     c->port = u->port;
@@ -132,7 +133,30 @@ static void client_del(ripp_http_client *hc)
     h2_owner_close(&cl->o);
 }
 
-static const ripp_http_client_vt client_vt = {client_request, client_del};
+static void client_refresh(ripp_http_client *hc, const char *url, ripp_ts quiet)
+{
+    h2_client *cl = (h2_client *)hc;
+    ripp_url *u = malloc(sizeof *u);
+    if (!u || cl->o.deleted || ripp_url_parse(url, u) != 0) {
+        free(u);
+        return;
+    }
+    char key[300];
+    snprintf(key, sizeof key, "%s://%s:%d", u->tls ? "https" : "http", u->host, u->port);
+    free(u);
+    uint64_t now = uv_hrtime();
+    for (h2_conn *c = cl->o.conns; c; c = c->next) {
+        if (c->closing || c->goaway_recv || c->stale || strcmp(c->key, key) != 0) continue;
+        uint64_t heard = c->last_rx > c->created_at ? c->last_rx : c->created_at;
+        if (now - heard < (uint64_t)quiet) continue;
+        c->stale = true;
+        ripp_log(RIPP_LOG_INFO,
+                 "h2: nothing from %s:%d for %llu ms; new requests go on a new connection", c->host,
+                 c->port, (unsigned long long)((now - heard) / 1000000));
+    }
+}
+
+static const ripp_http_client_vt client_vt = {client_request, client_del, client_refresh};
 
 ripp_http_client *ripp_h2_client_new(uv_loop_t *loop, const ripp_h2_client_config *cfg, int *err)
 {

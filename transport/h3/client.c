@@ -233,12 +233,13 @@ static h3_conn *conn_for(h3_client *cl, const ripp_url *u, int *err)
     char key[300];
     snprintf(key, sizeof key, "%s:%d", u->host, u->port);
     for (h3_conn *c = cl->o.conns; c; c = c->next)
-        if (!c->closing && !c->goaway_recv && strcmp(c->key, key) == 0) return c;
+        if (!c->closing && !c->goaway_recv && !c->stale && strcmp(c->key, key) == 0) return c;
     h3_conn *c = h3_conn_alloc(&cl->o);
     if (!c) {
         *err = RIPP_ERR_NOMEM;
         return NULL;
     }
+    c->created_at = h3_now();
     snprintf(c->key, sizeof c->key, "%s", key);
     snprintf(c->host, sizeof c->host, "%s", u->host);
     snprintf(c->authority, sizeof c->authority, "%s", u->authority);
@@ -374,7 +375,30 @@ static void client_del(ripp_http_client *hc)
     h3_owner_close(&cl->o);
 }
 
-static const ripp_http_client_vt client_vt = {client_request, client_del};
+static void client_refresh(ripp_http_client *hc, const char *url, ripp_ts quiet)
+{
+    h3_client *cl = (h3_client *)hc;
+    ripp_url *u = malloc(sizeof *u);
+    if (!u || cl->o.deleted || ripp_url_parse(url, u) != 0) {
+        free(u);
+        return;
+    }
+    char key[300];
+    snprintf(key, sizeof key, "%s:%d", u->host, u->port);
+    free(u);
+    ngtcp2_tstamp now = h3_now();
+    for (h3_conn *c = cl->o.conns; c; c = c->next) {
+        if (c->closing || c->goaway_recv || c->stale || strcmp(c->key, key) != 0) continue;
+        ngtcp2_tstamp heard = c->last_rx > c->created_at ? c->last_rx : c->created_at;
+        if (now - heard < (ngtcp2_tstamp)quiet) continue;
+        c->stale = true;
+        ripp_log(RIPP_LOG_INFO,
+                 "h3: nothing from %s for %llu ms; new requests go on a new connection", c->key,
+                 (unsigned long long)((now - heard) / NGTCP2_MILLISECONDS));
+    }
+}
+
+static const ripp_http_client_vt client_vt = {client_request, client_del, client_refresh};
 
 ripp_http_client *ripp_h3_client_new(uv_loop_t *loop, const ripp_h3_client_config *cfg, int *err)
 {

@@ -659,6 +659,7 @@ void h3_conn_on_datagram(h3_conn *c, const struct sockaddr *from, socklen_t from
     c->in_lib--;
     if (c->closing || c->free_pending) goto out;
     if (rv == 0) {
+        c->last_rx = h3_now();
         h3_conn_mark_dirty(c);
         if (++c->rx_unflushed >= H3_RX_FLUSH_EVERY) h3_conn_flush(c);
         goto out;

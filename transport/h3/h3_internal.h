@@ -194,6 +194,8 @@ struct h3_conn {
     bool shutdown_notice; /* server: GOAWAY notice sent */
     bool goaway_final;    /* server: final GOAWAY sent; close after the last stream */
     bool goaway_recv;     /* client: no new requests on it */
+    bool stale;           /* client: silent peer, refreshed: no new requests on it */
+    ngtcp2_tstamp created_at, last_rx; /* client: when made, when a packet last came */
     bool early_attempt;   /* client: resumed with 0-RTT */
     bool resolving;       /* client: name lookup in progress */
     /* server: connection IDs routed to this connection */
