@@ -30,7 +30,7 @@ int ripp_jbuf_init(ripp_jbuf *jb, const ripp_jbuf_config *cfg, ripp_stats *stats
 
     rc = RIPP_ERR_NOMEM;
     jb->slots = calloc(c.capacity, sizeof *jb->slots);
-    jb->pool = malloc((size_t)c.capacity * c.slot_size);
+    jb->pool = malloc(((size_t)c.capacity + 1) * c.slot_size); /* + the stray frame */
     if (!jb->slots || !jb->pool) {
         free(jb->slots);
         free(jb->pool);
@@ -40,6 +40,7 @@ int ripp_jbuf_init(ripp_jbuf *jb, const ripp_jbuf_config *cfg, ripp_stats *stats
     }
     for (uint32_t i = 0; i < c.capacity; i++)
         jb->slots[i].data = jb->pool + (size_t)i * c.slot_size;
+    jb->stray.data = jb->pool + (size_t)c.capacity * c.slot_size;
     jb->cfg = c;
     jb->stats = stats;
     jb->delay = c.min_delay;
@@ -125,6 +126,15 @@ static void store(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
     if (jb->stats) jb->stats->rx_frames++;
 }
 
+/* A frame held as the start of a possible jump, and no jump followed: it arrived, but will
+ * never be played (counted as late). */
+static void drop_stray(ripp_jbuf *jb)
+{
+    if (!jb->resync_pending) return;
+    jb->resync_pending = false;
+    if (jb->stats) jb->stats->rx_late++;
+}
+
 int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
                   size_t len, ripp_ts now)
 {
@@ -171,13 +181,21 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
             jb->played = false;
             jb->have_last = false;
             jb->resync_pending = false;
+            /* the frame that announced the jump first: it is part of the new run */
+            ripp_jbuf_put(jb, jb->resync_seq, (enum ripp_codec)jb->stray.codec, jb->stray.data,
+                          jb->stray.len, jb->stray_at);
             return ripp_jbuf_put(jb, seq, codec, payload, len, now);
         }
+        drop_stray(jb);
         jb->resync_pending = true;
         jb->resync_seq = seq;
+        jb->stray.codec = codec;
+        jb->stray.len = (uint16_t)len;
+        memcpy(jb->stray.data, payload, len);
+        jb->stray_at = now;
         return RIPP_ERR_LIMIT;
     }
-    jb->resync_pending = false;
+    drop_stray(jb);
     ripp_jbuf_slot *sl = &jb->slots[seq % cap];
     if (sl->used && sl->seq == seq) {
         if (jb->stats) jb->stats->rx_duplicates++;

@@ -52,6 +52,8 @@ typedef struct ripp_jbuf {
     ripp_stats *stats;          /* receiver counters are written here (may be NULL) */
     uint32_t resync_seq;        /* a frame far ahead of the window (see ripp_jbuf_put) */
     bool resync_pending;
+    ripp_jbuf_slot stray; /* that frame, kept: a resync starts from it */
+    ripp_ts stray_at;
 } ripp_jbuf;
 
 /* Zero fields of cfg take defaults. Returns 0, RIPP_ERR_NOMEM or RIPP_ERR_INVAL (frame_ms

@@ -216,23 +216,31 @@ static void test_resync(void **st)
 {
     (void)st;
     ripp_jbuf jb;
+    ripp_stats s;
+    ripp_stats_init(&s);
     ripp_jbuf_config c = {.capacity = 4, .min_delay = 20 * MS, .max_delay = 20 * MS};
-    assert_int_equal(ripp_jbuf_init(&jb, &c, NULL), 0);
+    assert_int_equal(ripp_jbuf_init(&jb, &c, &s), 0);
     assert_int_equal(put(&jb, 1000, T0), 0);
     assert_int_equal(put(&jb, 1001, T0 + 20 * MS), 0);
-    /* one stray frame far ahead, then normal ones: nothing changes */
+    /* one stray frame far ahead, then normal ones: nothing changes; the stray counts late */
     assert_int_equal(put(&jb, 5000, T0 + 20 * MS), RIPP_ERR_LIMIT);
     assert_int_equal(put(&jb, 1002, T0 + 40 * MS), 0);
     assert_int_equal(ripp_jbuf_depth(&jb), 3);
-    /* a jump: 2000, 2001 ... */
+    assert_int_equal(s.rx_late, 1);
+    assert_int_equal(s.rx_frames, 3);
+    /* a jump: 2000, 2001 ...: the new run starts at 2000, the frame that announced it */
     assert_int_equal(put(&jb, 2000, T0 + 60 * MS), RIPP_ERR_LIMIT);
     assert_int_equal(put(&jb, 2001, T0 + 80 * MS), 0);
     assert_int_equal(put(&jb, 2002, T0 + 100 * MS), 0);
+    assert_int_equal(s.rx_frames + s.rx_late, 7); /* every frame counted once */
     ripp_jbuf_out o;
     assert_int_equal(ripp_jbuf_pop(&jb, T0 + 100 * MS, &o), 1);
-    assert_int_equal(o.seq, 2001);
+    assert_int_equal(o.seq, 2000);
     assert_true(o.present);
     assert_int_equal(ripp_jbuf_pop(&jb, T0 + 120 * MS, &o), 1);
+    assert_int_equal(o.seq, 2001);
+    assert_true(o.present);
+    assert_int_equal(ripp_jbuf_pop(&jb, T0 + 140 * MS, &o), 1);
     assert_int_equal(o.seq, 2002);
     assert_true(o.present);
     ripp_jbuf_free(&jb);
@@ -464,8 +472,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init),           cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_dup_late),       cmocka_unit_test(test_early_reorder),
-        cmocka_unit_test(test_conceal_gap),    cmocka_unit_test(test_capacity), cmocka_unit_test(test_resync),
-        cmocka_unit_test(test_burst_beyond_window),
+        cmocka_unit_test(test_conceal_gap),    cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_resync),         cmocka_unit_test(test_burst_beyond_window),
         cmocka_unit_test(test_adaptation),     cmocka_unit_test(test_adaptation_shrinks),
         cmocka_unit_test(test_burst_recovers), cmocka_unit_test(test_no_alloc_after_init),
     };

@@ -40,6 +40,9 @@ struct ripp_h3_server {
     size_t nbuckets, nentries;
     replay_ent *replay;
     size_t nreplay;
+    uint64_t resets;            /* stateless resets sent */
+    ngtcp2_tstamp reset_window; /* start of the current second */
+    unsigned reset_in_window;   /* resets sent in it */
 };
 
 static ripp_h3_server *server_of(h3_owner *o)
@@ -225,6 +228,42 @@ static void send_version_negotiation(ripp_h3_server *s, const ngtcp2_version_cid
     if (n > 0) send_raw(s, to, tolen, buf, (size_t)n);
 }
 
+/* RFC 9000 §10.3: a short-header packet for a connection this process does not have (it
+ * was restarted, or the connection is long gone) gets a Stateless Reset, so that the peer
+ * gives the connection up at once instead of waiting for its idle timeout: the peer's
+ * calls then reconnect on a new connection. The token comes from the connection ID and a
+ * secret derived from the key file (tls_init), the same one the previous process used.
+ * Smaller than what triggered it (no loops between two endpoints), at least 21 bytes, and
+ * at most RESET_RATE a second (no reflection flood). */
+#define RESET_RATE 200
+static void send_stateless_reset(ripp_h3_server *s, const ngtcp2_version_cid *vc,
+                                 const struct sockaddr *to, socklen_t tolen, size_t pktlen)
+{
+    if (vc->dcidlen != H3_SCID_LEN || pktlen <= 22) return;
+    ngtcp2_tstamp now = wall_ns();
+    if (now - s->reset_window >= NGTCP2_SECONDS) {
+        s->reset_window = now;
+        s->reset_in_window = 0;
+    }
+    if (s->reset_in_window >= RESET_RATE) return;
+    ngtcp2_cid cid;
+    ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
+    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64], buf[96];
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, s->o.secret, sizeof s->o.secret,
+                                                     &cid) != 0)
+        return;
+    size_t len = pktlen - 1 < sizeof buf ? pktlen - 1 : sizeof buf;
+    size_t randlen = len - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
+    if (randlen > sizeof rnd) randlen = sizeof rnd;
+    if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, randlen) < 0) return;
+    ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, len, token, rnd, randlen);
+    if (n <= 0) return;
+    if (s->reset_in_window++ == 0) /* one line a second at most */
+        ripp_log(RIPP_LOG_INFO, "h3: stateless reset for a connection this instance does not have");
+    s->resets++;
+    send_raw(s, to, tolen, buf, (size_t)n);
+}
+
 static void send_retry(ripp_h3_server *s, const ngtcp2_pkt_hd *hd, const struct sockaddr *to,
                        socklen_t tolen, size_t pktlen)
 {
@@ -384,7 +423,10 @@ static void on_datagram(h3_sock *sock, const struct sockaddr *from, socklen_t fr
                             len);
         return;
     }
-    if (vc.version == 0) return; /* a short header for no connection we know */
+    if (vc.version == 0) { /* a short header for no connection we know */
+        send_stateless_reset(s, &vc, from, fromlen, len);
+        return;
+    }
     accept_conn(s, from, fromlen, pkt, len);
 }
 
@@ -452,6 +494,20 @@ static int tls_init(h3_owner *o, ripp_h3_server *s, const ripp_tls_server_config
                  gnutls_strerror(rv));
         return RIPP_ERR_CRYPTO;
     }
+    /* The secret of stateless reset and Retry tokens: from the private key, so that an
+     * instance restarted with the same key resets the connections of the one before it
+     * (send_stateless_reset). Instances sharing a key share it too, which is harmless
+     * while each connection's packets reach the instance that made its IDs. */
+    gnutls_datum_t key = {NULL, 0};
+    if (gnutls_load_file(tls->key_file, &key) < 0 ||
+        gnutls_hmac_fast(GNUTLS_MAC_SHA256, key.data, key.size, "ripp h3 reset secret", 20,
+                         o->secret) < 0) {
+        gnutls_free(key.data);
+        snprintf(errbuf, errcap, "derive the reset secret from %s", tls->key_file);
+        return RIPP_ERR_CRYPTO;
+    }
+    gnutls_memset(key.data, 0, key.size);
+    gnutls_free(key.data);
     if (gnutls_priority_init(&o->prio, H3_TLS_PRIORITY, NULL) < 0) {
         o->prio = NULL;
         snprintf(errbuf, errcap, "gnutls priority");
