@@ -86,11 +86,16 @@ static void slot_unlink(ripp_ep_call *c)
     c->snext = c->sprev = NULL;
 }
 
-static void tomb_add(ripp_ep *ep, const char *id, ripp_ts forget_at)
+static void tomb_add(ripp_ep *ep, const ripp_ep_call *c, ripp_ts forget_at)
 {
     ep_tomb *t = calloc(1, sizeof *t);
     if (!t) return; /* a late request then reads the store, which says ended */
-    snprintf(t->id, sizeof t->id, "%s", id);
+    snprintf(t->id, sizeof t->id, "%s", c->id);
+    snprintf(t->trunk_id, sizeof t->trunk_id, "%s", c->rec.trunk_id);
+    char body[6144];
+    int n = ep_format_call_state(c, body, sizeof body);
+    if (n > 0 && (size_t)n < sizeof body) t->state_json = strdup(body);
+    const char *id = c->id;
     if (ep->tomb_tail && ep->tomb_tail->forget_at > forget_at) forget_at = ep->tomb_tail->forget_at;
     t->forget_at = forget_at;
     size_t h = hash_id(id, ep->table_size);
@@ -115,14 +120,15 @@ static void tomb_pop(ripp_ep *ep)
     ep->tomb_head = t->next;
     if (!ep->tomb_head) ep->tomb_tail = NULL;
     ep->ntombs--;
+    free(t->state_json);
     free(t);
 }
 
-bool ep_tomb_find(const ripp_ep *ep, const char *id)
+const ep_tomb *ep_tomb_find(const ripp_ep *ep, const char *id)
 {
     for (const ep_tomb *t = ep->tombs[hash_id(id, ep->table_size)]; t; t = t->hnext)
-        if (strcmp(t->id, id) == 0) return true;
-    return false;
+        if (strcmp(t->id, id) == 0) return t;
+    return NULL;
 }
 
 /* An ended server call that is done needs no media clock any more. When its client has
@@ -135,7 +141,7 @@ static void linger_push(ripp_ep_call *c)
 {
     ripp_ep *ep = c->ep;
     if (c->final_delivered) {
-        tomb_add(ep, c->id, c->ended_at + ep->cfg.linger);
+        tomb_add(ep, c, c->ended_at + ep->cfg.linger);
         ep_call_free(c);
         return;
     }

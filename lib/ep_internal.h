@@ -82,15 +82,19 @@ typedef struct ep_tok {
     ripp_ts until; /* 0: empty */
 } ep_tok;
 
-/* What is left of an ended call during its linger time. */
+/* What is left of an ended call during its linger time: enough to answer GET {call}. */
 typedef struct ep_tomb {
     struct ep_tomb *hnext, *next;
     ripp_ts forget_at;
     char id[40];
+    char trunk_id[64];
+    char *state_json; /* GET {call}'s body at the end (ep_format_call_state), or NULL */
 } ep_tomb;
 
-/* True while id names a call that ended here and is not forgotten yet. */
-bool ep_tomb_find(const ripp_ep *ep, const char *id);
+/* The call that ended here and is not forgotten yet, or NULL. */
+const ep_tomb *ep_tomb_find(const ripp_ep *ep, const char *id);
+/* GET {call}'s body: the last event, the state and the statistics. */
+int ep_format_call_state(const ripp_ep_call *c, char *body, size_t cap);
 
 struct ripp_ep_call {
     ripp_ep *ep;

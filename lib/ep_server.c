@@ -546,21 +546,36 @@ static unsigned count_kind(const ripp_ep_call *c, enum bw_kind k)
     return c->nkind[k];
 }
 
-static void serve_call_state(ripp_xchg *x, ripp_ep_call *c)
+int ep_format_call_state(const ripp_ep_call *c, char *body, size_t cap)
 {
-    char ev[4096], stats[1024], body[6144];
+    char ev[4096], stats[1024];
     int64_t n = 0;
     if (c->fsm.last_event.type != RIPP_EV_UNKNOWN)
         n = ripp_event_encode(&c->fsm.last_event, ev, sizeof ev);
     if (n <= 1) n = snprintf(ev, sizeof ev, "{\"call\":\"%s\"}", c->uri);
     ev[n - 1] = 0; /* drop the closing brace to extend the object */
     ripp_stats_format_json(&c->tx.stats, stats, sizeof stats);
-    int len = snprintf(body, sizeof body, "%s,\"state\":\"%s\",\"stats\":%s}", ev,
-                       ripp_call_state_name(c->fsm.state), stats);
+    return snprintf(body, cap, "%s,\"state\":\"%s\",\"stats\":%s}", ev,
+                    ripp_call_state_name(c->fsm.state), stats);
+}
+
+static void respond_call_state(ripp_xchg *x, const char *body)
+{
     ripp_hdr h[] = {{"content-type", "application/json"}, {"cache-control", "no-store"}};
     ripp_xchg_respond(x, 200, h, 2, false);
-    ripp_xchg_write(x, (const uint8_t *)body, (size_t)len);
+    ripp_xchg_write(x, (const uint8_t *)body, strlen(body));
     ripp_xchg_end(x);
+}
+
+static void serve_call_state(ripp_xchg *x, ripp_ep_call *c)
+{
+    char body[6144];
+    int n = ep_format_call_state(c, body, sizeof body);
+    if (n < 0 || (size_t)n >= sizeof body) {
+        ripp_xchg_reset(x, RIPP_XCHG_INTERNAL_ERROR);
+        return;
+    }
+    respond_call_state(x, body);
 }
 
 static void open_event_get(ripp_ep_call *c, ripp_xchg *x, ripp_ts now)
@@ -753,7 +768,14 @@ static void serve_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const
         refuse(ep, x, req, 503, "migrated", 0, "the call has moved to another instance");
         return;
     }
-    if (!c && ep_tomb_find(ep, id)) {
+    const ep_tomb *tomb = c ? NULL : ep_tomb_find(ep, id);
+    if (tomb) {
+        /* GET {call} still tells how the call ended, as it did before the call was freed */
+        if ((!*sub || strcmp(sub, "prevEvent") == 0) && strcmp(req->method, "GET") == 0 &&
+            tomb->state_json && strcmp(tomb->trunk_id, trunk_id) == 0) {
+            respond_call_state(x, tomb->state_json);
+            return;
+        }
         refuse(ep, x, req, 404, "call-ended", 481, "the call has ended");
         return;
     }

@@ -326,10 +326,11 @@ static void probe_close(ripp_xchg *x, void *ud, int error, uint32_t code)
 }
 static const ripp_xchg_cbs probe_cbs = {probe_response, probe_data, probe_end, probe_close};
 
-static int probe(world *w, const char *id)
+/* GET {call}SUFFIX: the status answered. */
+static int probe_at(world *w, const char *id, const char *suffix)
 {
     char url[256];
-    snprintf(url, sizeof url, "https://sim.example/call/%s/event", id);
+    snprintf(url, sizeof url, "https://sim.example/call/%s%s", id, suffix);
     ripp_hdr h[] = {{"authorization", "Bearer " TOKEN}};
     int err = 0;
     probe_status = 0;
@@ -339,8 +340,14 @@ static int probe(world *w, const char *id)
     return probe_status;
 }
 
+static int probe(world *w, const char *id)
+{
+    return probe_at(w, id, "/event");
+}
+
 /* An ended call whose client has the ending event is freed at once; its id stays for the
- * linger time to answer late requests with 404, off the media clock (the server's next
+ * linger time to answer late requests with 404 (GET {call} with 200 and the ended state, as
+ * before the call was freed), off the media clock (the server's next
  * wakeup is when it is forgotten, not the next interval), and is forgotten then; the
  * store's record still answers 404 and the call is not taken over again. */
 static void ended_call_lingers(void **state)
@@ -358,6 +365,7 @@ static void ended_call_lingers(void **state)
     assert_int_equal(ripp_ep_call_count(w.server), 0);
     assert_true(ripp_ep_expiry(w.server) >= ended + 25 * RIPP_NS_PER_SEC);
     assert_int_equal(probe(&w, id), 404);
+    assert_int_equal(probe_at(&w, id, ""), 200);
     assert_int_equal(ripp_ep_call_count(w.server), 0);
     fk_run(&w.net, w.client, w.server, ended + 31 * RIPP_NS_PER_SEC);
     assert_int_equal(ripp_ep_call_count(w.server), 0);
