@@ -1,4 +1,6 @@
 /* Parsing of the request URLs of the HTTP client bindings. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -64,4 +66,19 @@ int ripp_url_parse(const char *url, ripp_url *u)
     for (const char *q = u->pathq; *q; q++)
         if ((unsigned char)*q <= ' ' || *q == 0x7f) return RIPP_ERR_INVAL;
     return 0;
+}
+
+int ripp_url_conn_key(const char *url, bool scheme, char *key, size_t cap)
+{
+    ripp_url *u = malloc(sizeof *u); /* 8 KiB: not on the stack */
+    if (!u) return RIPP_ERR_NOMEM;
+    int rv = ripp_url_parse(url, u);
+    if (rv == 0) {
+        if (scheme)
+            snprintf(key, cap, "%s://%s:%d", u->tls ? "https" : "http", u->host, u->port);
+        else
+            snprintf(key, cap, "%s:%d", u->host, u->port);
+    }
+    free(u);
+    return rv;
 }

@@ -19,4 +19,8 @@ typedef struct ripp_url {
  * optional port 1..65535, no userinfo, and no control characters or spaces. */
 int ripp_url_parse(const char *url, ripp_url *u);
 
+/* The key a client binding files its connection to url's authority under: "host:port", or
+ * "scheme://host:port" with `scheme`. Returns 0 or RIPP_ERR_INVAL / RIPP_ERR_NOMEM. */
+int ripp_url_conn_key(const char *url, bool scheme, char *key, size_t cap);
+
 #endif

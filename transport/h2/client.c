@@ -136,14 +136,8 @@ static void client_del(ripp_http_client *hc)
 static void client_refresh(ripp_http_client *hc, const char *url, ripp_ts quiet)
 {
     h2_client *cl = (h2_client *)hc;
-    ripp_url *u = malloc(sizeof *u);
-    if (!u || cl->o.deleted || ripp_url_parse(url, u) != 0) {
-        free(u);
-        return;
-    }
     char key[300];
-    snprintf(key, sizeof key, "%s://%s:%d", u->tls ? "https" : "http", u->host, u->port);
-    free(u);
+    if (cl->o.deleted || ripp_url_conn_key(url, true, key, sizeof key) != 0) return;
     uint64_t now = uv_hrtime();
     for (h2_conn *c = cl->o.conns; c; c = c->next) {
         if (c->closing || c->goaway_recv || c->stale || strcmp(c->key, key) != 0) continue;

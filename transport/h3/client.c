@@ -378,14 +378,8 @@ static void client_del(ripp_http_client *hc)
 static void client_refresh(ripp_http_client *hc, const char *url, ripp_ts quiet)
 {
     h3_client *cl = (h3_client *)hc;
-    ripp_url *u = malloc(sizeof *u);
-    if (!u || cl->o.deleted || ripp_url_parse(url, u) != 0) {
-        free(u);
-        return;
-    }
     char key[300];
-    snprintf(key, sizeof key, "%s:%d", u->host, u->port);
-    free(u);
+    if (cl->o.deleted || ripp_url_conn_key(url, false, key, sizeof key) != 0) return;
     ngtcp2_tstamp now = h3_now();
     for (h3_conn *c = cl->o.conns; c; c = c->next) {
         if (c->closing || c->goaway_recv || c->stale || strcmp(c->key, key) != 0) continue;
