@@ -37,7 +37,7 @@ static h2_conn *conn_for(h2_client *cl, const ripp_url *u, int *err)
         *err = RIPP_ERR_NOMEM;
         return NULL;
     }
-    c->created_at = uv_hrtime();
+    c->created_at = uv_now(cl->o.loop);
     snprintf(c->key, sizeof c->key, "%s", key);
     snprintf(c->host, sizeof c->host, "%s", u->host);
     c->port = u->port;
@@ -138,15 +138,15 @@ static void client_refresh(ripp_http_client *hc, const char *url, ripp_ts quiet)
     h2_client *cl = (h2_client *)hc;
     char key[300];
     if (cl->o.deleted || ripp_url_conn_key(url, true, key, sizeof key) != 0) return;
-    uint64_t now = uv_hrtime();
+    uint64_t now = uv_now(cl->o.loop), quiet_ms = (uint64_t)quiet / 1000000;
     for (h2_conn *c = cl->o.conns; c; c = c->next) {
         if (c->closing || c->goaway_recv || c->stale || strcmp(c->key, key) != 0) continue;
         uint64_t heard = c->last_rx > c->created_at ? c->last_rx : c->created_at;
-        if (now - heard < (uint64_t)quiet) continue;
+        if (now - heard < quiet_ms) continue;
         c->stale = true;
         ripp_log(RIPP_LOG_INFO,
                  "h2: nothing from %s:%d for %llu ms; new requests go on a new connection", c->host,
-                 c->port, (unsigned long long)((now - heard) / 1000000));
+                 c->port, (unsigned long long)(now - heard));
     }
 }
 

@@ -963,7 +963,7 @@ static void ts_read(ripp_tls_stream *ts, void *ud, const uint8_t *data, size_t l
     (void)ts;
     h2_conn *c = ud;
     if (c->closing || !c->ng) return;
-    c->last_rx = uv_hrtime();
+    if (c->owner) c->last_rx = uv_now(c->owner->loop); /* the loop's time: no clock read */
     c->busy++;
     ssize_t rv = nghttp2_session_mem_recv(c->ng, data, len);
     if (!c->closing) {

@@ -60,7 +60,7 @@ struct h2_conn {
     int busy; /* depth of calls into nghttp2 or stream callbacks */
     bool dirty, closing, free_pending, goaway_recv, shutdown_sent;
     bool stale;                   /* client: silent peer, refreshed: no new requests on it */
-    uint64_t created_at, last_rx; /* uv_hrtime() when made, when bytes last came */
+    uint64_t created_at, last_rx; /* uv_now() (ms) when made, when bytes last came */
     /* Client side: the authority this connection serves. */
     bool tls;
     char key[300];

@@ -655,11 +655,12 @@ void h3_conn_on_datagram(h3_conn *c, const struct sockaddr *from, socklen_t from
     };
     ngtcp2_pkt_info pi = {0};
     c->in_lib++;
-    int rv = ngtcp2_conn_read_pkt(c->qc, &path, &pi, pkt, len, h3_now());
+    ngtcp2_tstamp now = h3_now();
+    int rv = ngtcp2_conn_read_pkt(c->qc, &path, &pi, pkt, len, now);
     c->in_lib--;
     if (c->closing || c->free_pending) goto out;
     if (rv == 0) {
-        c->last_rx = h3_now();
+        c->last_rx = now;
         h3_conn_mark_dirty(c);
         if (++c->rx_unflushed >= H3_RX_FLUSH_EVERY) h3_conn_flush(c);
         goto out;
