@@ -623,7 +623,8 @@ const ripp_sched_ops ep_sched_ops_client = {
 int ripp_ep_call_send_frame(ripp_ep_call *c, enum ripp_codec codec, const uint8_t *payload,
                             size_t len, uint32_t skip, ripp_ts now)
 {
-    if (!c->tx.ops || c->fsm.state == RIPP_CALL_ENDED || c->migrated) return RIPP_ERR_STATE;
+    if (!c->tx.ops || c->fsm.state == RIPP_CALL_ENDED || (c->migrated && !c->handover))
+        return RIPP_ERR_STATE;
     if (!len || len > RIPP_FRAME_MAX_PAYLOAD) return RIPP_ERR_INVAL;
     if (c->tx.next_seq + skip > UINT32_MAX) return RIPP_ERR_LIMIT;
     c->tx.next_seq += skip; /* the receiver conceals the numbers never sent */
@@ -692,16 +693,23 @@ ripp_ts ripp_ep_expiry(const ripp_ep *ep)
 static void call_tick(ripp_ep_call *c, ripp_ts now)
 {
     ripp_ep *ep = c->ep;
-    if (c->migrated) { /* the client is leaving: only its last acks are waited for */
-        for (ep_bw *b = c->bws; b; b = b->next)
-            if (b->kind == BW_MEDIA_TX && !b->ended_local &&
-                (b->sched_idx < 0 || c->tx.bw[b->sched_idx].state != RIPP_BYWAY_BLOCKED)) {
-                if (!b->responded)
-                    ripp_xchg_respond(b->x, 204, NULL, 0, true);
-                else
-                    ripp_xchg_end(b->x);
-                b->responded = b->ended_local = true;
-            }
+    if (c->migrated) {
+        /* Make-before-break: migrate was sent; the media goes on, both ways, until the
+         * client has switched to the new instance and ends the byways here. Neither events
+         * nor records: the call is the new instance's. */
+        if (!c->handover || c->fsm.state != RIPP_CALL_ACTIVE) return;
+        if (c->tx.ops) ripp_sched_handle_expiry(&c->tx, now);
+        if (ep->hooks.next_frame) {
+            uint8_t buf[RIPP_FRAME_MAX_PAYLOAD];
+            enum ripp_codec codec = RIPP_CODEC_NONE;
+            int64_t n = ep->hooks.next_frame(ep->ud, c, &codec, buf, sizeof buf);
+            if (n > 0) ep_tx_submit(c, codec, buf, (size_t)n, now);
+        }
+        if (c->rx_init && ep->hooks.on_playout) {
+            ripp_jbuf_out out;
+            while (ripp_jbuf_pop(&c->rx, now, &out) == 1)
+                ep->hooks.on_playout(ep->ud, c, &out);
+        }
         return;
     }
     if (c->fsm.state != RIPP_CALL_ENDED) {

@@ -14,6 +14,9 @@
 #define EP_BACKOFF_CAP RIPP_NS_PER_SEC
 #define EP_GONE_WAIT (500 * RIPP_NS_PER_MS)
 #define EP_SIG_REOPEN_MAX 10 /* signaling GETs one call may reopen in its life */
+/* A handover's media switch waits for the new instance's first frame at most this long
+ * after its signaling answered (a server that sends nothing yet, before the answer) */
+#define EP_HANDOVER_MAX RIPP_NS_PER_SEC
 
 static const ripp_xchg_cbs client_cbs;
 
@@ -38,17 +41,21 @@ static void pct_encode(const char *in, char *out, size_t cap)
 static ep_bw *client_open(ripp_ep_call *c, const char *method, const char *suffix,
                           enum bw_kind kind, const char *ripp_media, bool end)
 {
+    /* during a handover the client's frames still go where the call was */
+    bool old = c->handover && kind == BW_MEDIA_TX;
     char url[RIPP_URI_MAX + 32];
-    snprintf(url, sizeof url, "%s%s", c->uri, suffix);
+    snprintf(url, sizeof url, "%s%s", old ? c->old_uri : c->uri, suffix);
     ripp_hdr h[4];
     size_t n = 0;
     h[n++] = (ripp_hdr){"authorization", c->auth};
-    if (c->cookie[0] && !c->no_cookies) h[n++] = (ripp_hdr){"cookie", c->cookie};
+    if (c->cookie[0] && !(old ? c->old_no_cookies : c->no_cookies))
+        h[n++] = (ripp_hdr){"cookie", c->cookie};
     if (ripp_media) h[n++] = (ripp_hdr){"ripp-media", ripp_media};
     if (kind == BW_EV_TX || kind == BW_EV_RX)
         h[n++] = (ripp_hdr){"content-type", "application/json"};
     ep_bw *b = ep_bw_new(c, NULL, kind);
     if (!b) return NULL;
+    if (old && b->gen) b->gen--; /* switched with the others of the old instance */
     int err = 0;
     b->x = ripp_http_client_request(c->ep->cfg.http, method, url, h, n, end, &client_cbs, b, &err);
     if (!b->x) {
@@ -303,19 +310,26 @@ static void requeue_sched(ripp_ep_call *c)
     ripp_sched_finish(&c->tx); /* counts them lost; the resend takes that back */
 }
 
-static void new_generation(ripp_ep_call *c, bool graceful, ripp_ts now)
+/* How a new byway generation treats the old one: reset it (a failure), end it gracefully
+ * (our request bodies end, the old instance acks what is in flight), or, for a handover,
+ * end only the signaling and keep the media with the old instance until the switch. */
+enum gen_mode { GEN_RESET, GEN_GRACEFUL, GEN_HANDOVER };
+
+static void new_generation(ripp_ep_call *c, enum gen_mode mode, ripp_ts now)
 {
     c->gen++;
-    c->holding = true;
     c->recovering = true;
+    c->handover = mode == GEN_HANDOVER;
+    c->holding = !c->handover; /* a handover's frames go on to the old instance */
     c->suspect_at = 0;
     c->gone_at = 0;
     ep_bw *next;
     for (ep_bw *b = c->bws; b; b = next) {
         next = b->next;
-        retire(c, b, graceful);
+        if (mode != GEN_HANDOVER || b->kind == BW_EV_TX || b->kind == BW_EV_RX)
+            retire(c, b, mode != GEN_RESET);
     }
-    requeue_sched(c);
+    if (!c->handover) requeue_sched(c);
     c->fail_at = now;
     c->recover_deadline = now + c->ep->cfg.recover_window;
     c->attempts = 0;
@@ -376,6 +390,9 @@ static void recovered(ripp_ep_call *c, ripp_ts now)
     c->fo.last_gap = now - c->fail_at;
     if (c->fo.last_gap > c->fo.max_gap) c->fo.max_gap = c->fo.last_gap;
     ep->counters.reconnects++;
+    /* a handover: the old instance keeps the media until the new one's first frame
+     * arrives on the reverse byways opened below (client_frame_cb) */
+    if (c->handover) c->handover_until = now + EP_HANDOVER_MAX;
     if (c->last_rx_at) c->last_rx_at = now;
     c->last_ack_at = now;
     c->put = client_open(c, "PUT", "/event", BW_EV_TX, NULL, false);
@@ -414,7 +431,7 @@ void ep_client_recover(ripp_ep_call *c, const char *why, ripp_ts now)
      * fresh connection for the retry); one that still talks (a balancer in front of the
      * instance that failed) keeps carrying the other calls and this one's reconnect */
     ripp_http_client_refresh(c->ep->cfg.http, c->uri, c->ep->cfg.ack_timeout);
-    new_generation(c, false, now);
+    new_generation(c, GEN_RESET, now);
     /* "at once" (P3), within a few ms of jitter so that the calls of a dead instance do not
      * all come back in the same instant */
     c->next_attempt = now + (ripp_ts)(rand32(c->ep) % 20000) * RIPP_NS_PER_US;
@@ -454,7 +471,7 @@ ripp_ep_call *ripp_ep_call_adopt(ripp_ep *ep, const ripp_adopt_opts *o, ripp_ts 
     ep_sched_init(c, true, now);
     c->tx.next_seq = o->media_seq;
     /* a client call whose byways are all gone: it reconnects at once */
-    new_generation(c, false, now);
+    new_generation(c, GEN_RESET, now);
     ripp_log(RIPP_LOG_INFO,
              "call %s adopted at %s (%s; events to it from seq %llu, from it after %lld; media "
              "from seq %llu); reconnecting",
@@ -534,8 +551,17 @@ void ep_client_migrate(ripp_ep_call *c, const char *uri, ripp_ts now)
         snprintf(target, sizeof target, "%s", uri);
     }
     c->fo.migrations++;
-    bool was = c->recovering;
-    new_generation(c, !was, now);
+    if (c->recovering) {
+        /* the byways are gone already: this is a reconnect to another URI */
+        new_generation(c, GEN_RESET, now);
+    } else {
+        /* Make-before-break: the signaling moves now (events wait for the new PUT), the
+         * media stays with the old instance, which goes on sending, receiving and acking
+         * until the new instance's first frame (reverse_switch). */
+        snprintf(c->old_uri, sizeof c->old_uri, "%s", c->uri);
+        c->old_no_cookies = c->no_cookies;
+        new_generation(c, GEN_HANDOVER, now);
+    }
     snprintf(c->uri, sizeof c->uri, "%s", target);
     snprintf(c->fsm.uri, sizeof c->fsm.uri, "%s", target);
     c->no_cookies = !cookies;
@@ -669,10 +695,45 @@ static int client_event_cb(void *ud, const ripp_event *ev)
     return ep_call_on_peer_event(ctx->b->call, ev, ctx->now);
 }
 
+/* The media switch of a handover: the client's frames go to the new instance from now on;
+ * the old one acks those in flight (draining byways); its reverse byways play until the new
+ * instance's first frame (reverse_switch). */
+static void handover_switch(ripp_ep_call *c)
+{
+    c->handover = false;
+    ep_bw *next;
+    for (ep_bw *b = c->bws; b; b = next) {
+        next = b->next;
+        if (b->gen != c->gen && (b->kind == BW_MEDIA_TX || b->kind == BW_MEDIA_RX))
+            retire(c, b, true);
+    }
+}
+
+/* The first frame on a byway of a newer generation (the instance the call moved to): the
+ * new path works end to end, so a handover switches; the old instance's reverse byways,
+ * which played until now, are ended, and what they still carry is ignored. */
+static void reverse_switch(ripp_ep_call *c, unsigned gen)
+{
+    c->rx_gen = gen;
+    if (c->handover && !c->recovering) handover_switch(c);
+    ep_bw *next;
+    for (ep_bw *b = c->bws; b; b = next) {
+        next = b->next;
+        if (b->kind != BW_MEDIA_RX || b->gen >= gen || b->self_reset) continue;
+        if (!b->ended_local) ripp_xchg_end(b->x);
+        b->ended_local = true;
+        ep_bw_detach(b);
+        b->kind = BW_DISCARD;
+    }
+}
+
 static int client_frame_cb(void *ud, uint64_t seq_offset, const uint8_t *payload, size_t len)
 {
     ep_ctx *ctx = ud;
-    if (ctx->b->kind == BW_MEDIA_RX) ep_media_on_frame(ctx->b, seq_offset, payload, len, ctx->now);
+    ep_bw *b = ctx->b;
+    if (b->kind != BW_MEDIA_RX || !b->call) return 0;
+    if (b->gen > b->call->rx_gen && !b->retired) reverse_switch(b->call, b->gen);
+    ep_media_on_frame(b, seq_offset, payload, len, ctx->now);
     return 0;
 }
 
@@ -846,6 +907,8 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
             give_up(c, "no instance answered within the recover window", now);
         return;
     }
+    /* no frame from the new instance in time: switch all the same, and let the old one go */
+    if (c->handover && now >= c->handover_until) reverse_switch(c, c->gen);
     ripp_ts oldest = ripp_sched_oldest_inflight(&c->tx);
     if (oldest != RIPP_TS_NEVER) {
         ripp_ts since = oldest > c->last_ack_at ? oldest : c->last_ack_at;

@@ -167,6 +167,15 @@ struct ripp_ep_call {
     size_t nclog;
     bool migrated; /* server: migrate sent; released once the client has left */
     ripp_ts migrated_at;
+    /* Make-before-break migration (docs/failover.md): the old instance's media byways carry
+     * the media until the client has the new instance. Server: migrate sent, media goes on
+     * until the client ends the byways. Client: moving; its frames still go to old_uri
+     * (with the cookies as they were) until the new instance's first frame arrives. */
+    bool handover;
+    bool old_no_cookies;
+    char old_uri[RIPP_URI_MAX];
+    ripp_ts handover_until; /* client: the media switch at the latest (signaling moved) */
+    unsigned rx_gen;        /* client: the newest byway generation a frame arrived on */
     bool resumed;       /* server: taken over from the store */
     bool no_cookies;    /* client: reconnect without the call's cookies (P6, retries) */
     ripp_ts suspect_at; /* client: a media byway ended cleanly; a failure unless the call ends */

@@ -764,7 +764,10 @@ static void serve_call(ripp_ep *ep, ripp_xchg *x, const ripp_request *req, const
         ep_call_release(c);
         c = NULL;
     }
-    if (c && c->migrated) {
+    if (c && c->migrated &&
+        !(c->handover && strcmp(req->method, "POST") == 0 &&
+          (strcmp(sub, "media-forward") == 0 || strcmp(sub, "media-reverse") == 0))) {
+        /* during the handover the client's media byways are still served here */
         refuse(ep, x, req, 503, "migrated", 0, "the call has moved to another instance");
         return;
     }
@@ -1045,9 +1048,10 @@ static const ripp_xchg_cbs server_cbs = {
     .on_close = on_close,
 };
 
-/* Graceful migration of one call (SPEC §7.2): media stops here, the record is written with
- * the migrate event's seq (ep_call_applied), then the client is told. The signaling GETs are
- * ended after it, so the client sees migrate before the end of the stream. */
+/* Graceful migration of one call (SPEC §7.2): the record is written with the migrate
+ * event's seq (ep_call_applied), then the client is told. The signaling GETs are ended after
+ * it, so the client sees migrate before the end of the stream; the media goes on until the
+ * client, having reached the new instance, ends its media byways here (make-before-break). */
 void ep_server_migrate(ripp_ep_call *c, const char *authority, ripp_ts now)
 {
     if (c->migrated || c->fsm.state < RIPP_CALL_CREATED || c->fsm.state == RIPP_CALL_ENDED) return;
@@ -1057,6 +1061,7 @@ void ep_server_migrate(ripp_ep_call *c, const char *authority, ripp_ts now)
         snprintf(ev.uri, sizeof ev.uri, "https://%.255s%.200s", authority, c->path);
     if (ripp_ep_call_send(c, &ev, now) < 0) return;
     c->migrated = true;
+    c->handover = true; /* media goes on until the client has switched (call_tick) */
     c->migrated_at = now;
     c->ep->counters.calls_migrated++;
     for (ep_bw *b = c->bws; b; b = b->next)

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "fake_http.h"
@@ -21,6 +22,8 @@ static rxmap to_srv, to_cli;
 static int resumed;
 static int srv_done, cli_done, cli_lost;
 static bool cli_silent;
+static bool srv_silent;       /* no server sends media */
+static ripp_ep *silent_ep;    /* this server sends no media */
 
 static void accept_call(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
 {
@@ -40,9 +43,9 @@ static void on_resumed(void *ud, ripp_ep_call *c, const ripp_trunk_rec *t)
 static int64_t next_frame(void *ud, ripp_ep_call *c, enum ripp_codec *codec, uint8_t *buf,
                           size_t cap)
 {
-    (void)c;
     (void)cap;
     if (ud == &to_srv && cli_silent) return 0; /* ud: the map of the peer's receiver */
+    if (ud == &to_cli && (srv_silent || c->ep == silent_ep)) return 0;
     *codec = RIPP_CODEC_PCMU;
     memset(buf, 0x55, 160);
     return 160;
@@ -112,7 +115,8 @@ static void world_init(world *w, ripp_ts latency)
     memset(&to_srv, 0, sizeof to_srv);
     memset(&to_cli, 0, sizeof to_cli);
     resumed = srv_done = cli_done = cli_lost = 0;
-    cli_silent = false;
+    cli_silent = srv_silent = false;
+    silent_ep = NULL;
     fk_init(&w->net, latency, &w->env);
     int err = 0;
     w->store = ripp_store_memory_new(&err);
@@ -237,24 +241,27 @@ static void migrate_in_flight(void **state)
     world_free(&w);
 }
 
-static int warnings;
+static int warnings, malformed;
 static void count_warnings(void *ud, enum ripp_log_level level, const char *msg)
 {
     (void)ud;
-    (void)msg;
-    if (level <= RIPP_LOG_WARN) warnings++;
+    if (level > RIPP_LOG_WARN) return;
+    warnings++;
+    if (strstr(msg, "malformed")) malformed++;
+    print_message("warning: %s\n", msg);
 }
 
 /* A forward byway the client opened just before the migrate reached it arrives at the old
- * instance after the drain: it is answered 503 with a problem body. That body is not acks:
- * the frame it carried was not taken, and goes to the new instance (exactly once), with no
- * ack invented from the problem's bytes and no protocol error. */
-static void migrate_crosses_new_byway(void **state)
+ * instance after the drain. The old instance is handing the call over and takes the byway
+ * like the others: every frame arrives exactly once, nothing is logged. With `released` it
+ * has let the call go at once (as at the end of its hold time, or a crash) and answers 503
+ * with a problem body: that body is not acks (no ack invented from its bytes, no "malformed
+ * data"); the client recovers to the new instance and nothing is lost. */
+static void crossing_byway(bool released)
 {
-    (void)state;
     world w;
     world_init(&w, 20 * RIPP_NS_PER_MS);
-    warnings = 0;
+    warnings = malformed = 0;
     ripp_log_set_handler(count_warnings, NULL, RIPP_LOG_WARN);
     ripp_ep_call *c = place(&w);
     /* the moment a new forward byway is on its way to A (media starting up) */
@@ -268,27 +275,98 @@ static void migrate_crosses_new_byway(void **state)
     }
     assert_true(crossing);
     assert_int_equal(ripp_ep_drain(w.a, "b.sim.example", w.net.now), 1);
-    run(&w, 25 * RIPP_NS_PER_MS); /* the POST reaches A, which refuses it */
-    w.net.server = w.b;           /* what the client opens after the migrate reaches B */
+    if (released) ep_call_release(w.a->calls); /* as at the end of its hold time */
+    run(&w, 25 * RIPP_NS_PER_MS); /* the POST reaches A */
+    assert_int_equal(w.a->counters.problems, released ? 1 : 0);
+    w.net.server = w.b; /* what the client opens after the migrate reaches B */
     run(&w, 3 * RIPP_NS_PER_SEC);
-    assert_int_equal(w.a->counters.problems, 1);
+    assert_int_equal(w.a->counters.problems, released ? 1 : 0);
+    assert_int_equal(ripp_ep_call_count(w.a), 0); /* released */
     assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
     assert_int_equal(resumed, 1);
     const ripp_stats *st = ripp_ep_call_stats(c);
-    print_message("migrate crossing a new byway: sent %llu acked %llu lost %llu, stray acks "
-                  "%llu, warnings %d, received by A and B %llu, twice %llu\n",
-                  (unsigned long long)st->sent, (unsigned long long)st->acked,
-                  (unsigned long long)st->lost, (unsigned long long)st->stray_acks, warnings,
+    print_message("migrate crossing a new byway (%s): sent %llu acked %llu lost %llu, stray "
+                  "acks %llu, warnings %d, received by A and B %llu, twice %llu\n",
+                  released ? "refused" : "taken", (unsigned long long)st->sent,
+                  (unsigned long long)st->acked, (unsigned long long)st->lost,
+                  (unsigned long long)st->stray_acks, warnings,
                   (unsigned long long)to_srv.unique, (unsigned long long)to_srv.dups);
     assert_int_equal(st->stray_acks, 0);
     ripp_log_set_handler(NULL, NULL, RIPP_LOG_INFO);
-    assert_int_equal(warnings, 0); /* before: "malformed data from the server" */
+    assert_int_equal(malformed, 0); /* before: "malformed data from the server" */
+    /* released: the failure it is ("a byway was reset") */
+    assert_int_equal(warnings, released ? 1 : 0);
     end_and_check(&w, c);
+    assert_int_equal(st->lost, 0);
+    assert_int_equal(st->sent, st->acked);
+    assert_int_equal(to_srv.unique, st->sent);
+    /* released: the frames A took whose acks the reset lost came again, to B */
+    if (!released) assert_int_equal(to_srv.dups, 0);
+    world_free(&w);
+}
+
+static void migrate_crosses_new_byway(void **state)
+{
+    (void)state;
+    crossing_byway(true);
+}
+
+static void handover_takes_crossing_byway(void **state)
+{
+    (void)state;
+    crossing_byway(false);
+}
+
+/* Make-before-break against an old instance that stops its media at the migrate (SPEC 7.2
+ * read literally), or sends none at all: the client's frames stay with the old instance until
+ * the new one's first frame, or, without any, until 1 s after the new GET's answer. Either
+ * way: no failure declared, every client frame once, none lost, the old instance lets go. */
+static void handover_switch(bool no_media)
+{
+    world w;
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    srv_silent = no_media;
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    w.net.server = w.b;
+    silent_ep = w.a; /* A's media stops at the migrate */
+    assert_int_equal(ripp_ep_drain(w.a, "b.sim.example", w.net.now), 1);
+    run(&w, 500 * RIPP_NS_PER_MS);
+    /* with B's frames the switch came at the first of them; without, not yet */
+    assert_int_equal(ripp_ep_call_count(w.a), no_media ? 1 : 0);
+    run(&w, 1500 * RIPP_NS_PER_MS);
+    assert_int_equal(ripp_ep_call_count(w.a), 0);
+    ripp_ep_failover fo;
+    ripp_ep_call_failover(c, &fo);
+    assert_int_equal(fo.migrations, 1);
+    assert_int_equal(fo.recoveries, 0);
+    assert_non_null(w.b->calls);
+    const ripp_stats *bst = ripp_ep_call_stats(w.b->calls);
+    print_message("handover (%s): B received %llu frames, client received %llu\n",
+                  no_media ? "no server media" : "A silent after the migrate",
+                  (unsigned long long)bst->rx_frames,
+                  (unsigned long long)ripp_ep_call_stats(c)->rx_frames);
+    assert_true(bst->rx_frames >= (no_media ? 40u : 80u)); /* the client's frames reach B */
+    end_and_check(&w, c);
+    const ripp_stats *st = ripp_ep_call_stats(c);
     assert_int_equal(st->lost, 0);
     assert_int_equal(st->sent, st->acked);
     assert_int_equal(to_srv.unique, st->sent);
     assert_int_equal(to_srv.dups, 0);
     world_free(&w);
+}
+
+static void handover_old_instance_silent(void **state)
+{
+    (void)state;
+    handover_switch(false);
+}
+
+static void handover_without_media(void **state)
+{
+    (void)state;
+    handover_switch(true);
 }
 
 /* The state of the call's record in the store. */
@@ -562,6 +640,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrate_in_flight),       cmocka_unit_test(migrate_crosses_new_byway),
+        cmocka_unit_test(handover_takes_crossing_byway),
+        cmocka_unit_test(handover_old_instance_silent),
+        cmocka_unit_test(handover_without_media),
         cmocka_unit_test(split_brain_fenced),      cmocka_unit_test(split_brain_hold_time),
         cmocka_unit_test(drain_refuses_new_calls), cmocka_unit_test(migrate_same_uri),
         cmocka_unit_test(crash_takeover),          cmocka_unit_test(detection_timing),
