@@ -135,7 +135,8 @@ static void drop_stray(ripp_jbuf *jb)
     if (jb->stats) jb->stats->rx_late++;
 }
 
-int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
+/* seq is in the buffer's numbering: the sender's plus jb->shift (see the jump below). */
+static int put_at(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
                   size_t len, ripp_ts now)
 {
     if (len == 0 || !payload) return RIPP_ERR_INVAL;
@@ -174,6 +175,23 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
          * the call, since playout and arrivals advance alike. One stray frame alone changes
          * nothing. */
         if (jb->resync_pending && seq == jb->resync_seq + 1) {
+            /* The new run continues the old one: its first frame takes the place right
+             * after the newest frame held (or the playout point, if playout has gone past
+             * it), so the frames held play out first and the new ones follow without a
+             * pause: a call moved to another instance sounds continuous. The sender's
+             * numbers are shifted from then on. When the held frames leave no room (a
+             * backlog beyond the window), the buffer starts again from the new run. */
+            uint32_t base = jb->high_seq + 1;
+            if ((int32_t)(jb->next_seq - base) > 0) base = jb->next_seq;
+            if (jb->started && base + 1 - jb->next_seq < cap) {
+                uint32_t delta = base - jb->resync_seq;
+                jb->shift += delta;
+                jb->resync_pending = false;
+                jb->have_last = false; /* the jump says nothing about the path's jitter */
+                put_at(jb, jb->resync_seq + delta, (enum ripp_codec)jb->stray.codec,
+                       jb->stray.data, jb->stray.len, jb->stray_at);
+                return put_at(jb, seq + delta, codec, payload, len, now);
+            }
             for (uint32_t i = 0; i < cap; i++)
                 jb->slots[i].used = false;
             jb->stored = 0;
@@ -182,9 +200,9 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
             jb->have_last = false;
             jb->resync_pending = false;
             /* the frame that announced the jump first: it is part of the new run */
-            ripp_jbuf_put(jb, jb->resync_seq, (enum ripp_codec)jb->stray.codec, jb->stray.data,
-                          jb->stray.len, jb->stray_at);
-            return ripp_jbuf_put(jb, seq, codec, payload, len, now);
+            put_at(jb, jb->resync_seq, (enum ripp_codec)jb->stray.codec, jb->stray.data,
+                   jb->stray.len, jb->stray_at);
+            return put_at(jb, seq, codec, payload, len, now);
         }
         drop_stray(jb);
         jb->resync_pending = true;
@@ -204,6 +222,12 @@ int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint
     update_jitter(jb, seq, now);
     store(jb, seq, codec, payload, len);
     return 0;
+}
+
+int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
+                  size_t len, ripp_ts now)
+{
+    return put_at(jb, seq + jb->shift, codec, payload, len, now);
 }
 
 static ripp_jbuf_slot *slot_of(ripp_jbuf *jb, uint32_t seq)

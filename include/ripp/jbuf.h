@@ -54,6 +54,7 @@ typedef struct ripp_jbuf {
     bool resync_pending;
     ripp_jbuf_slot stray; /* that frame, kept: a resync starts from it */
     ripp_ts stray_at;
+    uint32_t shift; /* added to the sender's seqs: a jump continues the run (put) */
 } ripp_jbuf;
 
 /* Zero fields of cfg take defaults. Returns 0, RIPP_ERR_NOMEM or RIPP_ERR_INVAL (frame_ms
@@ -76,12 +77,20 @@ void ripp_jbuf_free(ripp_jbuf *jb);
 
 /* A frame arrived. Returns 0 (stored), RIPP_ERR_DUP, RIPP_ERR_LATE (behind the playout
  * point), or RIPP_ERR_LIMIT (larger than slot_size, or too far ahead of the playout point
- * to fit). */
+ * to fit).
+ *
+ * A jump in the sender's numbering (another instance took the call over and numbers past
+ * the old one) is two consecutive frames one window or more ahead (RFC 3550 A.1 resyncs
+ * likewise; one stray frame changes nothing and counts as late). The new run then continues
+ * the old one: its first frame takes the place after the newest frame held (or the playout
+ * point, if playout has gone past it), and the sender's numbers are shifted by as much from
+ * then on, so that playout goes on without a pause. When the frames held leave no room for
+ * it, the buffer starts again from the new run, dropping them. */
 int ripp_jbuf_put(ripp_jbuf *jb, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
                   size_t len, ripp_ts now);
 
 typedef struct ripp_jbuf_out {
-    uint32_t seq;
+    uint32_t seq;           /* in the buffer's numbering: the sender's, shifted by jumps */
     bool present;           /* false: the frame is missing; conceal it */
     enum ripp_codec codec;  /* of the frame, or of the last frame played when missing */
     const uint8_t *payload; /* valid until the next pop */

@@ -246,6 +246,48 @@ static void test_resync(void **st)
     ripp_jbuf_free(&jb);
 }
 
+/* A jump with room after the frames held (a call moved to another instance, whose numbers
+ * start 50 frames on): the frames held play first, the new run follows at once, nothing is
+ * concealed, and the stray that announced the jump is not lost. */
+static void test_jump_continues(void **st)
+{
+    (void)st;
+    ripp_jbuf jb;
+    ripp_stats s;
+    ripp_stats_init(&s);
+    ripp_jbuf_config c = {.capacity = 10, .min_delay = 40 * MS, .max_delay = 40 * MS};
+    assert_int_equal(ripp_jbuf_init(&jb, &c, &s), 0);
+    ripp_jbuf_out o;
+    unsigned played = 0, concealed = 0;
+    uint32_t last = 0;
+    /* frames 100..109 from the old instance, then 160.. from the new one, one every 20 ms */
+    for (uint32_t k = 0; k < 30; k++) {
+        ripp_ts now = T0 + (ripp_ts)k * 20 * MS;
+        uint32_t seq = k < 10 ? 100 + k : 150 + k;
+        int rv = put(&jb, seq, now);
+        assert_int_equal(rv, k == 10 ? RIPP_ERR_LIMIT : 0); /* the stray, kept */
+        while (ripp_jbuf_pop(&jb, now, &o) == 1) {
+            if (!o.present) {
+                concealed++;
+                continue;
+            }
+            if (played) assert_int_equal(o.seq, last + 1); /* one run, no pause */
+            last = o.seq;
+            played++;
+            /* the payload is the sender's frame: 100..109, then 160.. */
+            uint32_t want = o.seq < 110 ? o.seq : o.seq + 50;
+            assert_memory_equal(o.payload, payload_for(want), sizeof pl);
+        }
+    }
+    assert_int_equal(concealed, 0);
+    assert_int_equal(played, 28); /* 30 sent, two still held for the 40 ms delay */
+    assert_int_equal(s.rx_frames, 30);
+    assert_int_equal(s.rx_late, 0);
+    /* a straggler of the old numbering is behind the playout point now */
+    assert_int_equal(put(&jb, 109, T0 + 600 * MS), RIPP_ERR_LATE);
+    ripp_jbuf_free(&jb);
+}
+
 /* A backlog larger than the window flushed into a fresh buffer (a failover burst), then
  * live frames: the buffer resyncs on the first two frames beyond its window, and every live
  * frame after the burst is stored and played (once refused for the rest of the call). */
@@ -473,7 +515,7 @@ int main(void)
         cmocka_unit_test(test_init),           cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_dup_late),       cmocka_unit_test(test_early_reorder),
         cmocka_unit_test(test_conceal_gap),    cmocka_unit_test(test_capacity),
-        cmocka_unit_test(test_resync),         cmocka_unit_test(test_burst_beyond_window),
+        cmocka_unit_test(test_resync), cmocka_unit_test(test_jump_continues),         cmocka_unit_test(test_burst_beyond_window),
         cmocka_unit_test(test_adaptation),     cmocka_unit_test(test_adaptation_shrinks),
         cmocka_unit_test(test_burst_recovers), cmocka_unit_test(test_no_alloc_after_init),
     };
