@@ -38,6 +38,7 @@ ripp_ep *ripp_ep_new(const ripp_ep_config *cfg, const ripp_ep_hooks *hooks, void
     ep->ud = ud;
     if (!ep->cfg.frame_ms) ep->cfg.frame_ms = 20;
     if (!ep->cfg.hold_timeout) ep->cfg.hold_timeout = 5 * RIPP_NS_PER_SEC;
+    if (!ep->cfg.drain_spread) ep->cfg.drain_spread = RIPP_NS_PER_SEC;
     if (!ep->cfg.linger) ep->cfg.linger = 30 * RIPP_NS_PER_SEC;
     if (!ep->cfg.reverse_byways) ep->cfg.reverse_byways = 10;
     if (ep->cfg.reverse_byways > RIPP_MAX_BYWAYS) ep->cfg.reverse_byways = RIPP_MAX_BYWAYS;
@@ -797,6 +798,8 @@ static ripp_ts run_slot(ripp_ep *ep, unsigned slot, ripp_ts now)
     return due;
 }
 
+static void drain_step(ripp_ep *ep, ripp_ts now);
+
 void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
 {
     if (ep->next_tick == RIPP_TS_NEVER || now < ep->next_tick) return;
@@ -806,6 +809,8 @@ void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now)
         if (ep->slot_next[s] <= now) ep->slot_next[s] = run_slot(ep, s, now);
         if (ep->slot_next[s] < ep->next_tick) ep->next_tick = ep->slot_next[s];
     }
+    if (ep->drain_pending && now >= ep->drain_next) drain_step(ep, now);
+    if (ep->drain_pending && ep->drain_next < ep->next_tick) ep->next_tick = ep->drain_next;
     while (ep->linger_head && ep->linger_head->forget_at <= now)
         ep_call_free(ep->linger_head);
     while (ep->tomb_head && ep->tomb_head->forget_at <= now)
@@ -916,21 +921,53 @@ bool ripp_ep_draining(const ripp_ep *ep)
     return ep->draining;
 }
 
-int ripp_ep_drain(ripp_ep *ep, const char *migrate_to_authority, ripp_ts now)
+#define EP_DRAIN_STEP (10 * RIPP_NS_PER_MS)
+
+static bool drain_candidate(const ripp_ep_call *c)
 {
-    int n = 0;
-    ep->draining = true;
-    if (ep->cfg.role != RIPP_ROLE_SERVER) return 0;
-    for (ripp_ep_call *c = ep->calls; c; c = c->next)
-        if (!c->migrated && c->fsm.state >= RIPP_CALL_CREATED && c->fsm.state != RIPP_CALL_ENDED) {
-            ep_server_migrate(c, migrate_to_authority, now);
-            n += c->migrated;
+    return !c->migrated && !c->drain_skip && c->fsm.state >= RIPP_CALL_CREATED &&
+           c->fsm.state != RIPP_CALL_ENDED;
+}
+
+/* One step of a drain: migrate to the next drain_batch calls. */
+static void drain_step(ripp_ep *ep, ripp_ts now)
+{
+    uint32_t batch = ep->drain_batch ? ep->drain_batch : 1, n = 0;
+    ep->drain_pending = false;
+    for (ripp_ep_call *c = ep->calls; c; c = c->next) {
+        if (!drain_candidate(c)) continue;
+        if (n == batch) {
+            ep->drain_pending = true;
+            break;
         }
+        ep_server_migrate(c, ep->drain_to[0] ? ep->drain_to : NULL, now);
+        if (c->migrated)
+            n++;
+        else
+            c->drain_skip = true;
+    }
+    ep->drain_next = now + EP_DRAIN_STEP;
     /* the records with the migrate events are where the next instance reads them before
      * the events leave (the transports send at the end of this turn of the loop) */
     const ripp_store *st = ep->cfg.store;
     if (n && st->ops->sync && st->ops->sync(st->impl) < 0)
         ripp_log(RIPP_LOG_WARN, "drain: the store did not take the migrated calls' records");
+}
+
+int ripp_ep_drain(ripp_ep *ep, const char *migrate_to_authority, ripp_ts now)
+{
+    ep->draining = true;
+    if (ep->cfg.role != RIPP_ROLE_SERVER) return 0;
+    snprintf(ep->drain_to, sizeof ep->drain_to, "%s",
+             migrate_to_authority ? migrate_to_authority : "");
+    int n = 0;
+    for (ripp_ep_call *c = ep->calls; c; c = c->next)
+        n += drain_candidate(c);
+    uint64_t steps = ep->cfg.drain_spread / EP_DRAIN_STEP;
+    if (!steps) steps = 1;
+    ep->drain_batch = (uint32_t)(((uint64_t)n + steps - 1) / steps);
+    drain_step(ep, now);
+    if (ep->drain_pending && ep->drain_next < ep->next_tick) ep->next_tick = ep->drain_next;
     return n;
 }
 

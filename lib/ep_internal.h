@@ -177,6 +177,7 @@ struct ripp_ep_call {
     ripp_ts handover_until; /* client: the media switch at the latest (signaling moved) */
     unsigned rx_gen;        /* client: the newest byway generation a frame arrived on */
     bool resumed;       /* server: taken over from the store */
+    bool drain_skip;    /* server: migrate could not be sent; left to the drain timeout */
     bool no_cookies;    /* client: reconnect without the call's cookies (P6, retries) */
     ripp_ts suspect_at; /* client: a media byway ended cleanly; a failure unless the call ends */
 };
@@ -206,6 +207,10 @@ struct ripp_ep {
     struct ep_pending *pending; /* call creations waiting for their identity verdict */
     uint64_t next_ticket;
     bool draining; /* server: ripp_ep_drain was called */
+    bool drain_pending;      /* calls still to be sent migrate, drain_batch a step */
+    uint32_t drain_batch;    /* calls sent migrate every EP_DRAIN_STEP */
+    ripp_ts drain_next;      /* the next step */
+    char drain_to[256];      /* the migrate target authority, or "" */
 };
 
 /* What the parsers' callbacks need: the byway and the time of the data's arrival. */

@@ -66,8 +66,9 @@ static const char usage[] =
     "\n"
     "SIGTERM or SIGINT ends every call with an end event and exits. SIGUSR1 (or POST\n"
     "/admin/drain with the configured \"admin_token\") drains: every call is sent migrate\n"
-    "(to \"drain_migrate_to\" when configured), new calls get 503, and rippd exits once\n"
-    "no call is left (after \"drain_timeout_ms\", default 30000, the rest are ended).\n";
+    "(to \"drain_migrate_to\" when configured; spread over \"drain_spread_ms\", default\n"
+    "1000), new calls get 503, and rippd exits once no call is left (after\n"
+    "\"drain_timeout_ms\", default 30000, the rest are ended).\n";
 
 /* What rippd can receive beyond the defaults of §5.1 (G.711 A-law must be declared). */
 #define DEFAULT_CAPS "{\"audio/PCMA\":true}"
@@ -92,6 +93,7 @@ static uv_signal_t sig_term, sig_int, sig_usr1;
 static uv_timer_t stop_timer, drain_timer;
 static char admin_token[256], drain_to[300];
 static long drain_timeout_ms = 30000;
+static long drain_spread_ms; /* migrate events spread over this; 0: the engine's default */
 static ripp_ts drain_deadline;
 static bool draining;
 static ripp_ts stop_deadline;
@@ -171,6 +173,15 @@ static int load_config(opts *o, json_t **root_out)
         snprintf(drain_to, sizeof drain_to, "%s", json_string_value(v));
     if ((v = json_object_get(root, "drain_timeout_ms")) && json_is_integer(v))
         drain_timeout_ms = (long)json_integer_value(v);
+    if ((v = json_object_get(root, "drain_spread_ms")) && json_is_integer(v)) {
+        drain_spread_ms = (long)json_integer_value(v);
+        if (drain_spread_ms < 10 || drain_spread_ms > 600000) {
+            fprintf(stderr, "rippd: %s: \"drain_spread_ms\" must be 10 to 600000\n",
+                    o->config);
+            json_decref(root);
+            return 1;
+        }
+    }
     *root_out = root;
     return 0;
 }
@@ -643,6 +654,7 @@ int main(int argc, char **argv)
         .store = store,
         .public_authority = o.public_authority,
         .hold_timeout = o.hold_ms ? (ripp_ts)o.hold_ms * RIPP_NS_PER_MS : 0,
+        .drain_spread = (ripp_ts)drain_spread_ms * RIPP_NS_PER_MS,
         .require_identity = true,
         .set_cookie = o.set_cookie,
     };

@@ -28,6 +28,7 @@ SEARCH=${CHAOS_SEARCH:-"700 500 300 200 150 100 50"} # tried, largest first, whe
 CLEAN_GAP_MS=${CHAOS_CLEAN_GAP_MS:-100}          # baseline: media gap p99 at most this
 OUTDIR=${CHAOS_OUT:-$REPO/bench/chaos/reports}
 NAME=${CHAOS_NAME:-$(date -u +%Y-%m-%dT%H%M)}
+DRAIN_SPREAD=${CHAOS_DRAIN_SPREAD_MS:-} # rippd "drain_spread_ms" (migrates spread over it); unset: 1000
 QUIET_WAIT=${CHAOS_QUIET_WAIT:-90}  # before each run, wait (bounded) for a quiet machine (s)
 QUIET_MAX=${CHAOS_QUIET_MAX:-30}    # % of all CPUs busy that counts as quiet
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
@@ -115,12 +116,14 @@ cluster_up() {
 	"$HAPROXY" -db -f "$DEPLOY/haproxy.cfg" >"$d/haproxy.log" 2>&1 &
 	PIDS+=($!)
 	wait_for 10 test -S "$RIPP_LB_ADMIN" || die "haproxy did not start"
+	DRAIN_LINE=
+	[[ -z $DRAIN_SPREAD ]] || DRAIN_LINE=$'\n  "drain_spread_ms": '"$DRAIN_SPREAD,"
 	cat >"$d/rippd.json" <<JSON
 {
   "admin_token": "$ADM",
   "cert": "$W/pki/cert.pem",
   "key": "$W/pki/key.pem",
-  "log_level": "info",
+  "log_level": "info",$DRAIN_LINE
   "trunks": [
     {"id": "chaos", "tokens": ["$TOKEN"], "answer": "echo", "identity_key": "$W/pki/id.pub.pem"}
   ]

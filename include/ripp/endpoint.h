@@ -110,6 +110,11 @@ typedef struct ripp_ep_config {
      * (rippd's OAuth provider does, for its own revocations). */
     ripp_ts token_cache;
     bool no_token_cache; /* ask the store on every request */
+    /* ripp_ep_drain spreads the migrate events evenly over this time (in steps of 10 ms,
+     * at least one call a step), so that the instances, the balancer and the clients take
+     * the moves over time, not all in one instant; the old instance keeps the media
+     * meanwhile. Default 1 s. */
+    ripp_ts drain_spread;
     /* client */
     ripp_http_client *http;
     uint32_t reverse_byways; /* opened at once per call, default 10 (>= 10, <= 20) */
@@ -143,12 +148,14 @@ void ripp_ep_handle_expiry(ripp_ep *ep, ripp_ts now);
 /* Server: graceful migration of every live call (SPEC §7.2, P6): each gets `migrate`, with
  * migrateToURI = https://<migrate_to_authority><call path> when the authority is given,
  * else without a URI (the client comes back to the same URI without cookies and the load
- * balancer picks an instance). Before sending it the engine stops the call's media and
- * writes the call record, so that the instance the client reaches takes the call over from
- * the store. From now on call creations are refused (503, Retry-After) and calls this
- * instance does not hold are not taken over. A migrated call is released (on_done, with
- * ripp_ep_call_migrated() true; no CDR, no further store writes) once the client has left
- * its byways, at the latest hold_timeout later. Returns how many calls were sent migrate. */
+ * balancer picks an instance), spread over cfg.drain_spread (the first step now, the rest
+ * from ripp_ep_handle_expiry). Before sending it the engine writes the call record, so that
+ * the instance the client reaches takes the call over from the store; the media goes on
+ * until the client has switched (make-before-break, docs/failover.md). From now on call
+ * creations are refused (503, Retry-After) and calls this instance does not hold are not
+ * taken over. A migrated call is released (on_done, with ripp_ep_call_migrated() true; no
+ * CDR, no further store writes) once the client has left its byways, at the latest
+ * hold_timeout later. Returns how many calls are to be sent migrate. */
 int ripp_ep_drain(ripp_ep *ep, const char *migrate_to_authority, ripp_ts now);
 bool ripp_ep_draining(const ripp_ep *ep);
 /* Server: the call was handed to another instance (migrate sent). */

@@ -369,6 +369,40 @@ static void handover_without_media(void **state)
     handover_switch(true);
 }
 
+/* A drain spreads the migrate events over drain_spread (default 1 s) in steps of 10 ms, at
+ * least one call a step, the rest from the media clock; every call moves, none fails. */
+static void drain_paced(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    enum { N = 25 };
+    ripp_ep_call *cs[N];
+    for (int i = 0; i < N; i++)
+        cs[i] = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_live_count(w.a), N);
+    w.net.server = w.b;
+    assert_int_equal(ripp_ep_drain(w.a, "b.sim.example", w.net.now), N);
+    assert_int_equal(w.a->counters.calls_migrated, 1); /* 25 calls over 1 s: one a step */
+    run(&w, 10 * RIPP_NS_PER_MS);
+    assert_int_equal(w.a->counters.calls_migrated, 2);
+    run(&w, 200 * RIPP_NS_PER_MS); /* 20 more steps, give or take the clock's phase */
+    assert_in_range(w.a->counters.calls_migrated, 21, 23);
+    run(&w, 100 * RIPP_NS_PER_MS);
+    assert_int_equal(w.a->counters.calls_migrated, N);
+    run(&w, 2 * RIPP_NS_PER_SEC);
+    assert_int_equal(resumed, N);
+    assert_int_equal(ripp_ep_call_count(w.a), 0);
+    assert_int_equal(ripp_ep_live_count(w.b), N);
+    assert_int_equal(w.client->counters.recoveries, 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ripp_ep_call_fsm(cs[i])->state, RIPP_CALL_ACTIVE);
+        assert_int_equal(ripp_ep_call_stats(cs[i])->lost, 0);
+    }
+    world_free(&w);
+}
+
 /* The state of the call's record in the store. */
 static int record_state(world *w, ripp_ep_call *c)
 {
@@ -643,6 +677,7 @@ int main(void)
         cmocka_unit_test(handover_takes_crossing_byway),
         cmocka_unit_test(handover_old_instance_silent),
         cmocka_unit_test(handover_without_media),
+        cmocka_unit_test(drain_paced),
         cmocka_unit_test(split_brain_fenced),      cmocka_unit_test(split_brain_hold_time),
         cmocka_unit_test(drain_refuses_new_calls), cmocka_unit_test(migrate_same_uri),
         cmocka_unit_test(crash_takeover),          cmocka_unit_test(detection_timing),
