@@ -377,14 +377,15 @@ static void on_drain_timer(uv_timer_t *t)
         begin_stop("drain timeout");
 }
 
-/* Returns how many calls were sent migrate, or -1 when a drain is under way already. */
+/* Returns how many calls are to be sent migrate (spread over "drain_spread_ms"), or -1
+ * when a drain is under way already. */
 static int start_drain(const char *authority)
 {
     if (draining || stopping) return -1;
     draining = true;
     rippd_health_set_draining(true);
     int n = ripp_ep_drain(app.ep, authority && *authority ? authority : NULL, ripp_io_now());
-    ripp_log(RIPP_LOG_INFO, "draining: %d calls sent migrate%s%s", n,
+    ripp_log(RIPP_LOG_INFO, "draining: %d calls to be sent migrate%s%s", n,
              authority && *authority ? " to " : " (no URI)", authority ? authority : "");
     drain_deadline = ripp_io_now() + (ripp_ts)drain_timeout_ms * RIPP_NS_PER_MS;
     uv_timer_start(&drain_timer, on_drain_timer, 50, 50);

@@ -154,7 +154,7 @@ while kill -0 "$PID_a" 2>/dev/null; do
 done
 t1=$(now)
 wait "$PID_a" || fail "A exited with status $?"
-grep -q "draining: $N calls sent migrate to localhost:$PB" "$T/a.log" || fail "A: $(grep draining "$T/a.log")"
+grep -q "draining: $N calls to be sent migrate to localhost:$PB" "$T/a.log" || fail "A: $(grep draining "$T/a.log")"
 grep -q "drained: ending 0 calls" "$T/a.log" || fail "A did not leave drained: $(tail -n 3 "$T/a.log")"
 pass "A drained ($HOW) and exited by itself $(secs "$t0" "$t1") s after the drain began"
 
