@@ -19,6 +19,7 @@
 #define EP_HANDOVER_MAX RIPP_NS_PER_SEC
 
 static const ripp_xchg_cbs client_cbs;
+static void handover_old_lost(ripp_ep_call *c);
 
 static void pct_encode(const char *in, char *out, size_t cap)
 {
@@ -600,6 +601,9 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
     b->status = status;
     b->responded = true;
     if (!c) return;
+    /* a handover's old instance refusing a media byway: it no longer has the call */
+    bool old_path = status != 200 && c->handover && b->gen != c->gen && !b->retired &&
+                    (b->kind == BW_MEDIA_TX || b->kind == BW_MEDIA_RX);
     ripp_ts now = ep_now(c->ep);
     const char *loc = NULL, *media = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -686,6 +690,7 @@ static void on_response(ripp_xchg *x, void *ud, int status, const ripp_hdr *hdrs
         }
         break;
     }
+    if (old_path && c->handover) handover_old_lost(c); /* the old instance let the call go */
 }
 
 static int client_event_cb(void *ud, const ripp_event *ev)
@@ -707,6 +712,19 @@ static void handover_switch(ripp_ep_call *c)
         if (b->gen != c->gen && (b->kind == BW_MEDIA_TX || b->kind == BW_MEDIA_RX))
             retire(c, b, true);
     }
+}
+
+/* A byway to the old instance was reset during a handover (it crashed, or let the call go):
+ * the media switches to the new instance now, without a reconnect; frames that instance
+ * never acked go again. Before the new instance's answer they wait for it. */
+static void handover_old_lost(ripp_ep_call *c)
+{
+    ripp_log(RIPP_LOG_INFO,
+             "call %s: a media byway of the old instance was reset or refused during the "
+             "handover; media moves to %s now",
+             c->id, c->uri);
+    if (c->recovering) c->holding = true;
+    handover_switch(c);
 }
 
 /* The first frame on a byway of a newer generation (the instance the call moved to): the
@@ -826,11 +844,16 @@ static void on_close(ripp_xchg *x, void *ud, int error, uint32_t code)
     bool failure = c && error && !b->self_reset && !b->retired && b->kind != BW_SETUP &&
                    b->kind != BW_DISCARD && c->fsm.state >= RIPP_CALL_CREATED &&
                    c->fsm.state != RIPP_CALL_ENDED;
+    /* a media byway of the instance a handover leaves: that path is gone, not the call */
+    bool old_path = failure && c->handover && b->gen != c->gen &&
+                    (b->kind == BW_MEDIA_TX || b->kind == BW_MEDIA_RX);
     if (c && b->kind == BW_SETUP && !(b->status >= 200 && b->status < 300))
         setup_failed(b, ep_now(b->ep));
-    ep_bw_free(b);
+    ep_bw_free(b); /* its frame in flight, if any, is to be sent again */
     if (attempt_gone) {
         if (c->sig_get == NULL && c->fsm.state != RIPP_CALL_ENDED) schedule_retry(c, ep_now(c->ep));
+    } else if (old_path) {
+        handover_old_lost(c);
     } else if (failure) {
         ep_client_recover(c, "a byway was reset", ep_now(c->ep));
     }

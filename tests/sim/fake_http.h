@@ -60,7 +60,8 @@ typedef struct fk_net {
     size_t nall;
     uint64_t wall_base_us;
     uint64_t rnd;
-    bool refuse; /* the client's network is down: new requests fail at once */
+    bool refuse;      /* the client's network is down: new requests fail at once */
+    const char *dead; /* requests to URLs that begin so fail at once (an instance gone) */
 } fk_net;
 
 static fk_net *fk_of_side(fk_side *s);
@@ -163,7 +164,7 @@ static ripp_xchg *fk_request(ripp_http_client *c, const char *method, const char
                              void *ud, int *err)
 {
     fk_net *net = (fk_net *)c;
-    if (net->refuse) {
+    if (net->refuse || (net->dead && strncmp(url, net->dead, strlen(net->dead)) == 0)) {
         *err = RIPP_ERR_CLOSED;
         return NULL;
     }

@@ -369,6 +369,90 @@ static void handover_without_media(void **state)
     handover_switch(true);
 }
 
+/* The old instance crashes in the middle of a handover. `answered`: the client's signaling
+ * is with B already, its frames still go to A (B sends no media yet, so nothing switches
+ * them); otherwise B has not answered the client's GET yet. A's streams are reset: the
+ * client moves its media to B at once (or at B's answer), without a reconnect, and the
+ * frames A took but never acked go again, to B. The call goes on; nothing the client
+ * produced is missing at the servers; none is lost; nothing is logged as a failure. */
+static void old_instance_dies(bool answered, bool released)
+{
+    world w;
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC + 7 * RIPP_NS_PER_MS);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    w.net.server = w.b;
+    if (answered) silent_ep = w.b; /* B sends nothing yet: the switch would wait 1 s */
+    assert_int_equal(ripp_ep_drain(w.a, "b.sim.example", w.net.now), 1);
+    run(&w, answered ? 200 * RIPP_NS_PER_MS : 15 * RIPP_NS_PER_MS);
+    ripp_ep_failover fo;
+    ripp_ep_call_failover(c, &fo);
+    assert_int_equal(fo.migrations, 1);           /* the client has the migrate */
+    assert_int_equal(ripp_ep_call_count(w.a), 1); /* A still carries the media */
+    assert_int_equal(resumed, answered ? 1 : 0);  /* B holds the signaling, or not yet */
+    if (answered) assert_int_equal(ripp_ep_call_stats(w.b->calls)->rx_frames, 0);
+    assert_true(ripp_sched_blocked_count(&c->tx) > 0); /* frames in flight to A */
+    warnings = malformed = 0;
+    ripp_log_set_handler(count_warnings, NULL, RIPP_LOG_WARN);
+    if (released) {
+        ep_call_release(w.a->calls); /* as at the end of its hold time */
+    } else {
+        ripp_ep_del(w.a);
+        w.a = NULL;
+        w.net.dead = "https://sim.example/"; /* A's call URI */
+    }
+    run(&w, 300 * RIPP_NS_PER_MS);
+    silent_ep = NULL; /* (silent for 1 s, it would be a failure: no media, D31) */
+    run(&w, 1700 * RIPP_NS_PER_MS);
+    ripp_log_set_handler(NULL, NULL, RIPP_LOG_INFO);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    assert_int_equal(resumed, 1);
+    uint64_t b_rx = ripp_ep_call_stats(w.b->calls)->rx_frames;
+    end_and_check(&w, c);
+    const ripp_stats *st = ripp_ep_call_stats(c);
+    ripp_ep_call_failover(c, &fo);
+    uint64_t missing = 0;
+    for (uint64_t s = 0; s < fo.frames; s++)
+        missing += !to_srv.seen[s];
+    print_message("old instance %s in a handover (%s): recoveries %u, resent %llu, missing "
+                  "at the servers %llu, twice %llu, lost %llu, B received %llu, largest arrival "
+                  "gap at the servers %lld ms\n",
+                  released ? "lets go" : "dies", answered ? "B answered" : "before B's answer",
+                  fo.recoveries,
+                  (unsigned long long)fo.resent, (unsigned long long)missing,
+                  (unsigned long long)to_srv.dups, (unsigned long long)st->lost,
+                  (unsigned long long)b_rx, (long long)(to_srv.max_gap / RIPP_NS_PER_MS));
+    assert_int_equal(warnings, 0);
+    assert_int_equal(fo.recoveries, 0); /* no reconnect: B has the call */
+    assert_true(fo.resent > 0);         /* the frames A never acked went to B */
+    assert_int_equal(missing, 0);
+    assert_true(b_rx >= 90);
+    assert_true(to_srv.max_gap <= (answered ? 40 : 60) * RIPP_NS_PER_MS);
+    assert_true(to_cli.unique > 0);
+    assert_int_equal(st->lost, 0);
+    assert_int_equal(st->sent, st->acked);
+    world_free(&w);
+}
+
+static void handover_old_instance_dies(void **state)
+{
+    (void)state;
+    old_instance_dies(true, false);
+}
+
+static void migrate_old_instance_dies(void **state)
+{
+    (void)state;
+    old_instance_dies(false, false);
+}
+
+static void handover_old_instance_lets_go(void **state)
+{
+    (void)state;
+    old_instance_dies(true, true);
+}
+
 /* A drain spreads the migrate events over drain_spread (default 1 s) in steps of 10 ms, at
  * least one call a step, the rest from the media clock; every call moves, none fails. */
 static void drain_paced(void **state)
@@ -677,6 +761,9 @@ int main(void)
         cmocka_unit_test(handover_takes_crossing_byway),
         cmocka_unit_test(handover_old_instance_silent),
         cmocka_unit_test(handover_without_media),
+        cmocka_unit_test(handover_old_instance_dies),
+        cmocka_unit_test(migrate_old_instance_dies),
+        cmocka_unit_test(handover_old_instance_lets_go),
         cmocka_unit_test(drain_paced),
         cmocka_unit_test(split_brain_fenced),      cmocka_unit_test(split_brain_hold_time),
         cmocka_unit_test(drain_refuses_new_calls), cmocka_unit_test(migrate_same_uri),
