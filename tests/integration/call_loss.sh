@@ -87,21 +87,22 @@ c() { jfield "$T/call.jsonl" "$1"; }
 talk=$(c talk_s)
 num_ge "$talk" "$((SECS - 1))" || fail "talk time $talk s, want $SECS s"
 
-# check_side WHO SENT ACKED LOST RXF RXC RTTP99: the counters of one sending direction.
+# check_side WHO SENT ACKED LOST RXF RXC RTTP99 TALK: the counters of one sending direction,
+# TALK the seconds its sender produced media.
 # ripp_stats: `sent` counts frames written on a byway; `lost` counts frames never acked:
 # written but whose byway stalled (no ack within 1 s), was reset or was still in flight at
 # the end, and also frames dropped before being written (the 200 ms congestion queue).
 # So every frame produced is acked or lost: acked <= sent <= acked + lost, and
 # acked + lost = frames produced = 50 per second of talk time.
 check_side() {
-  who=$1 sent=$2 acked=$3 lost=$4 rxf=$5 rxc=$6 p99=$7
+  who=$1 sent=$2 acked=$3 lost=$4 rxf=$5 rxc=$6 p99=$7 secs=$8
   produced=$((acked + lost))
   [ "$acked" -le "$sent" ] || fail "$who: acked $acked > sent $sent"
   [ "$sent" -le "$produced" ] || fail "$who: sent $sent > acked $acked + lost $lost"
-  want=$(node -e "console.log(Math.round(Number(process.argv[1]) * 50))" "$talk")
+  want=$(node -e "console.log(Math.round(Number(process.argv[1]) * 50))" "$secs")
   diff=$((produced - want))
   [ ${diff#-} -le $((want / 50 + 5)) ] ||
-    fail "$who: acked + lost = $produced frames, but $talk s of talk produce $want"
+    fail "$who: acked + lost = $produced frames, but $secs s of talk produce $want"
   # little is lost: at 2 % packet loss each way a frame is lost only when its byway stalls
   # for a second or the congestion queue overflows
   [ $((lost * 20)) -lt "$produced" ] || fail "$who: lost $lost of $produced frames (>= 5 %)"
@@ -127,8 +128,12 @@ s() { jfield "$T/cdr.json" "stats.$1"; }
   fail "CDR outcome $(jfield "$T/cdr.json" outcome), want ended_remote"
 # caller -> trunk: the caller's send counters, the trunk's receive counters
 check_side "caller->trunk" "$(c sent)" "$(c acked)" "$(c lost)" "$(s rx_frames)" \
-  "$(s rx_concealed)" "$(c rtt_p99_ms)"
-# trunk -> caller (the echo): the CDR's send counters, the caller's receive counters
+  "$(s rx_concealed)" "$(c rtt_p99_ms)" "$talk"
+# trunk -> caller (the echo): the CDR's send counters, the caller's receive counters. The
+# trunk produces from its answer to the end it receives: longer than the caller's talk time
+# by the accepted event's trip, which a lost packet can stretch by a TCP retransmission.
+srv_talk=$(node -e "console.log((Number(process.argv[2]) - Number(process.argv[1])) / 1000)" \
+  "$(jfield "$T/cdr.json" answer_ms)" "$(jfield "$T/cdr.json" end_ms)")
 check_side "trunk->caller" "$(s sent)" "$(s acked)" "$(s lost)" "$(c rx_frames)" \
-  "$(c rx_concealed)" "$(s rtt_p99_ms)"
+  "$(c rx_concealed)" "$(s rtt_p99_ms)" "$srv_talk"
 pass "$TRANSPORT at $PERMILLE permille loss each way, 40 ms RTT: the call stayed up $talk s; nft dropped $drop_b packets towards B, $drop_a towards A"
