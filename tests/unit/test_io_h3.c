@@ -1,7 +1,8 @@
 /* The HTTP/3 binding end to end on loopback (127.0.0.1 and ::1): our client against our
  * server over real UDP, QUIC (ngtcp2) and HTTP/3 (nghttp3): requests, full duplex, many
  * streams, flow control, 0-RTT and 425, Retry, shutdown, resets and garbage datagrams;
- * streams reset by the hundred, the cost of a flush with many queued requests, and media
+ * a server killed and started again on its port (stateless reset); streams reset by the
+ * hundred, the cost of a flush with many queued requests, and media
  * across a relay that delays and drops datagrams. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ripp/h3.h"
@@ -1008,6 +1010,87 @@ static void test_refused(void **state)
     printf("h3 refused port: request failed after %.1f ms\n", (double)(ripp_io_now() - t0) / 1e6);
 }
 
+/* ---- 11b. the server killed and started again on its port ---- */
+
+/* The first server runs in a child process, so that it can die without a word (SIGKILL).
+ * The client's stream goes on writing into the silence: its packets meet a closed port
+ * (ICMP port unreachable: an error pending on its connected socket), then the new server,
+ * started on the same port with the same key, which answers with a stateless reset. The
+ * client gives the connection up at that reset: the stream ends with an error within a
+ * second, where without it the connection would wait for its 20 s idle timeout. */
+static void child_expire(uv_timer_t *t)
+{
+    (void)t;
+    _exit(0);
+}
+
+static void test_restart_in_place(void **state)
+{
+    (void)state;
+    ripp_h3_server_config sc = {0};
+    start_server(&sc); /* a free port, then let it go */
+    int port = F->port;
+    ripp_h3_server_del(F->srv);
+    F->srv = NULL;
+    run_for(20);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        ripp_h3_server_config cs = {.host = "127.0.0.1", .port = port};
+        cs.tls.cert_file = g_cert;
+        cs.tls.key_file = g_key;
+        int err = 0;
+        char eb[256];
+        ripp_h3_server *child = ripp_h3_server_new(&loop, &cs, srv_on_request, F, &err, eb,
+                                                   sizeof eb);
+        if (!child) _exit(3);
+        uv_timer_t life; /* bounded: gone after 20 s whatever happens */
+        uv_timer_init(&loop, &life);
+        uv_timer_start(&life, child_expire, 20000, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        _exit(0);
+    }
+    F->port = port;
+    ripp_h3_client_config cc = {.idle_timeout = 20 * RIPP_NS_PER_SEC};
+    F->cli = new_client(&cc, g_cert);
+    creq *r = NULL;
+    for (int i = 0; i < 50 && !(r && r->got_response); i++) { /* the child is starting */
+        r = request(F->cli, "POST", "/echo", false);
+        for (int k = 0; k < 100 && !r->got_response && !r->closed; k++)
+            run_for(10);
+    }
+    assert_true(r && r->got_response);
+    assert_int_equal(ripp_xchg_write(r->x, (const uint8_t *)"before", 6), 0);
+    for (int k = 0; k < 100 && r->blen < 6; k++)
+        run_for(10);
+    assert_int_equal(r->blen, 6);
+    kill(pid, SIGKILL);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    /* the client writes into the silence: ICMP port unreachable comes back */
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(ripp_xchg_write(r->x, (const uint8_t *)"dead", 4), 0);
+        run_for(20);
+    }
+    assert_false(r->closed);
+    sc.port = port;
+    start_server(&sc); /* on the same port, with the same key */
+    assert_int_equal(F->port, port);
+    ripp_ts t0 = ripp_io_now();
+    for (int k = 0; k < 100 && !r->closed; k++) {
+        ripp_xchg_write(r->x, (const uint8_t *)"again", 5);
+        run_for(10);
+    }
+    printf("h3 server restarted in place: the stream ended %.1f ms after the new server started\n",
+           (double)(ripp_io_now() - t0) / 1e6);
+    assert_true(r->closed); /* within 1 s: the reset, not the idle timeout */
+    assert_int_equal(r->close_err, RIPP_ERR_CLOSED);
+    assert_int_equal(F->requests, 0); /* the new server took no request: it reset the old one */
+}
+
 /* ---- 12. a server that refuses 0-RTT: the early requests are sent again ---- */
 
 static void test_0rtt_refused(void **state)
@@ -1719,6 +1802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_big_headers, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refused, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_in_place, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_0rtt_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_del_inside, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_idle, fx_setup, fx_teardown),

@@ -227,8 +227,14 @@ void h3_sock_want_write(h3_sock *s, bool on)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     h3_sock *s = h->data;
-    (void)status; /* errors (an ICMP unreachable) are read with recvmmsg below */
     if (s->closing) return;
+    /* An error pending on the socket (an ICMP unreachable on a connected socket: the peer
+     * was not listening for a moment) is read, and cleared, with recvmmsg below. libuv
+     * stops the handle on POLLERR: start it again, or nothing would be read from this
+     * socket any more (a client would never see the stateless reset of its restarted
+     * server, only its own failure timer). */
+    if (status < 0)
+        uv_poll_start(&s->poll, s->want_write ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_poll);
     h3_owner *o = s->owner;
     if (events & UV_WRITABLE) {
         h3_conn *c = s->blocked;
