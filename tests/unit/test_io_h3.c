@@ -1044,8 +1044,8 @@ static void test_restart_in_place(void **state)
         cs.tls.key_file = g_key;
         int err = 0;
         char eb[256];
-        ripp_h3_server *child = ripp_h3_server_new(&loop, &cs, srv_on_request, F, &err, eb,
-                                                   sizeof eb);
+        ripp_h3_server *child =
+            ripp_h3_server_new(&loop, &cs, srv_on_request, F, &err, eb, sizeof eb);
         if (!child) _exit(3);
         uv_timer_t life; /* bounded: gone after 20 s whatever happens */
         uv_timer_init(&loop, &life);
