@@ -206,7 +206,7 @@ static int take_cookies(ripp_ep_call *c, const ripp_hdr *hdrs, size_t n)
 
 static void open_reverse(ripp_ep_call *c)
 {
-    if (c->reverse_opened_total >= EP_REVERSE_REOPEN_MAX) return;
+    if (c->reverse_opened_total >= EP_REVERSE_REOPEN_MAX || c->send_only) return;
     if (client_open(c, "POST", "/media-reverse", BW_MEDIA_RX, NULL, false)) {
         c->reverse_opened_total++;
         c->ep->counters.byways_rev++;
@@ -501,6 +501,21 @@ void ripp_ep_call_release(ripp_ep_call *c, ripp_ts now)
     for (ep_bw *b = c->bws; b; b = b->next) {
         b->self_reset = true;
         ripp_xchg_reset(b->x, RIPP_XCHG_CANCEL);
+    }
+}
+
+void ripp_ep_call_send_only(ripp_ep_call *c)
+{
+    if (c->fsm.role != RIPP_ROLE_CLIENT || c->fsm.state == RIPP_CALL_ENDED || c->send_only) return;
+    c->send_only = true;
+    ep_bw *next;
+    for (ep_bw *b = c->bws; b; b = next) {
+        next = b->next;
+        if (b->kind != BW_MEDIA_RX || b->self_reset) continue;
+        if (!b->ended_local) ripp_xchg_end(b->x);
+        b->ended_local = true;
+        ep_bw_detach(b);
+        b->kind = BW_DISCARD;
     }
 }
 
@@ -940,7 +955,8 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
             return;
         }
     }
-    if (c->last_rx_at && now >= c->last_rx_at + c->ep->cfg.media_timeout) { /* D31 */
+    if (c->last_rx_at && !c->send_only &&
+        now >= c->last_rx_at + c->ep->cfg.media_timeout) { /* D31 */
         ep_client_recover(c, "no media from the server", now);
         return;
     }
@@ -958,7 +974,7 @@ void ep_client_tick(ripp_ep_call *c, ripp_ts now)
     unsigned open = c->nkind[BW_MEDIA_RX];
     unsigned want = c->ep->cfg.reverse_byways + c->reverse_wanted;
     if (want > RIPP_MAX_BYWAYS) want = RIPP_MAX_BYWAYS;
-    while (open < want && c->reverse_opened_total < EP_REVERSE_REOPEN_MAX) {
+    while (open < want && c->reverse_opened_total < EP_REVERSE_REOPEN_MAX && !c->send_only) {
         open_reverse(c);
         open++;
     }

@@ -172,6 +172,7 @@ struct ripp_ep_call {
      * until the client ends the byways. Client: moving; its frames still go to old_uri
      * (with the cookies as they were) until the new instance's first frame arrives. */
     bool handover;
+    bool send_only; /* client: no reverse byways (ripp_ep_call_send_only) */
     bool old_no_cookies;
     char old_uri[RIPP_URI_MAX];
     ripp_ts handover_until; /* client: the media switch at the latest (signaling moved) */

@@ -354,7 +354,7 @@ static void on_done(void *ud, ripp_ep_call *c)
     ripp_log(RIPP_LOG_INFO, "call %s done: %s %s", ripp_ep_call_id(c),
              ripp_call_outcome_name(f->outcome), stats);
     if (a) {
-        if (a->br) rippd_bridge_a_done(a->br);
+        if (a->br) rippd_bridge_a_done(a->br, ripp_ep_call_migrated(c));
         ripp_callmedia_del(a->media);
         free(a);
         ripp_ep_call_set_user(c, NULL);

@@ -70,7 +70,10 @@ struct bridge {
     int64_t hop_at_ms; /* when, and B's next frame number then */
     uint64_t hop_media;
     bool hop_cookie_fits;
-    bool released; /* A migrated: B handed over to the instance that adopts it */
+    /* A got `migrate` here: B stays, relaying, while the caller's media is still here
+     * (make-before-break); its events are the new instance's to act on */
+    bool handing_over;
+    bool released; /* A migrated and let go: B handed over to the instance that adopts it */
     char a_id[40];
     ripp_cdr cdr_b;                 /* filled as B goes; written when B is done */
     rippd_nextcaps_wait *caps_wait; /* B waits for the next trunk's capAdv (nextcaps.c) */
@@ -456,6 +459,7 @@ static void b_on_event(void *ud, ripp_ep_call *b, const ripp_event *ev, bool loc
     b_on_tick(NULL, b, now); /* an event means the 201 came: name the next hop */
     ripp_log(RIPP_LOG_INFO, "call %s: leg %s %s %s", br->a_id, ripp_ep_call_id(b),
              local ? "sent" : "received", ripp_event_type_name(ev->type));
+    if (br->handing_over) return; /* the instance that adopts B mirrors it */
     if (ev->type == RIPP_EV_ACCEPTED && !br->cdr_b.answer_ms) br->cdr_b.answer_ms = wall_ms();
     if (ripp_ep_call_fsm(b)->state == RIPP_CALL_ENDED) {
         mirror_end(br, local ? NULL : ev, now);
@@ -478,11 +482,15 @@ void rippd_bridge_a_event(bridge *br, const ripp_event *ev, bool local, ripp_ts 
 {
     if (local && ev->type == RIPP_EV_MIGRATE && live(br->b) && br->hop_set) {
         /* A moves to another instance (drain), which adopts B from the next hop A's record
-         * names (written before the migrate): B is handed over, not ended */
-        br->released = true;
-        ripp_log(RIPP_LOG_INFO, "call %s: leg %s handed over with the migrated call", br->a_id,
+         * names (written before the migrate). The caller's media stays here until it has
+         * the new instance's (make-before-break), and so does B's: both are relayed as
+         * before; B is handed over when A lets go (rippd_bridge_a_done). */
+        br->handing_over = true;
+        ripp_log(RIPP_LOG_INFO, "call %s: leg %s relayed until the caller has moved", br->a_id,
                  ripp_ep_call_id(br->b));
-        ripp_ep_call_release(br->b, now);
+        /* but only towards B: what B sends goes to the new instance, which relays it to the
+         * caller (here it would meet the caller's switch and be dropped) */
+        ripp_ep_call_send_only(br->b);
         ripp_driver_kick(&br->pl->driver);
         return;
     }
@@ -495,12 +503,20 @@ void rippd_bridge_a_event(bridge *br, const ripp_event *ev, bool local, ripp_ts 
     ripp_driver_kick(&br->pl->driver);
 }
 
-void rippd_bridge_a_done(bridge *br)
+void rippd_bridge_a_done(bridge *br, bool migrated)
 {
     ripp_ts now = ripp_io_now();
     rippd_nextcaps_cancel(br->caps_wait);
     br->caps_wait = NULL;
-    if (live(br->b)) {
+    if (migrated && br->handing_over && live(br->b)) {
+        /* the caller has left: B is the instance's that took A over (it adopted B from
+         * A's record), so B is handed over, not ended */
+        br->released = true;
+        ripp_log(RIPP_LOG_INFO, "call %s: leg %s handed over with the migrated call", br->a_id,
+                 ripp_ep_call_id(br->b));
+        ripp_ep_call_release(br->b, now);
+        ripp_driver_kick(&br->pl->driver);
+    } else if (live(br->b)) {
         ripp_ep_call_end(br->b, NULL, now);
         ripp_driver_kick(&br->pl->driver);
     }
@@ -582,7 +598,7 @@ static void b_on_done(void *ud, ripp_ep_call *b)
     bridge *br = ripp_ep_call_user(b);
     if (!br) return;
     ripp_ts now = ripp_io_now();
-    if (br->released) { /* the instance that adopted B ends it and writes its CDR */
+    if (br->released || br->handing_over) { /* the instance that adopted B writes its CDR */
         ripp_ep_call_set_user(b, NULL);
         br->b = NULL;
         if (!br->a) bridge_free(br);

@@ -98,11 +98,12 @@ typedef struct bridge bridge;
 /* Starts leg B for leg A (a new call on a bridge trunk); returns the bridge, or NULL after
  * answering A with failed (the reason is logged). */
 bridge *rippd_bridge_start(ripp_ep_call *a, const answer_spec *spec, ripp_ts now);
-/* Leg A's hooks, from rippd_hooks. After _a_done the bridge is no longer A's to use. */
+/* Leg A's hooks, from rippd_hooks. After _a_done the bridge is no longer A's to use;
+ * `migrated`: A was let go after a migrate (B is then handed over, not ended). */
 void rippd_bridge_a_event(bridge *br, const ripp_event *ev, bool local, ripp_ts now);
 void rippd_bridge_a_frame(bridge *br, uint32_t seq, enum ripp_codec codec, const uint8_t *payload,
                           size_t len, ripp_ts now);
-void rippd_bridge_a_done(bridge *br);
+void rippd_bridge_a_done(bridge *br, bool migrated);
 /* answer with ",token=TOKEN" and ",ca=CA" appended (each when non-NULL) into out: how
  * --bridge-token/--bridge-ca and the "bridge_token"/"bridge_ca" trunk keys reach the
  * trunk's answer string. Returns 0, or -1 with a message in err (not a bridge answer, a

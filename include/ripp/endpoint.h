@@ -226,6 +226,12 @@ ripp_ep_call *ripp_ep_call_adopt(ripp_ep *ep, const ripp_adopt_opts *o, ripp_ts 
  * yet (no 201) cannot be handed over: it is ended as ripp_ep_call_end would. No-op on an
  * ended call or a server call. */
 void ripp_ep_call_release(ripp_ep_call *c, ripp_ts now);
+/* Client: stop receiving media. The reverse byways are ended and none is opened again; the
+ * call's frames still go out, and no media from the server is no failure (D31). For a call
+ * about to be handed over: another client that adopts it receives the server's frames
+ * meanwhile (a server sends on whichever reverse byway is free), while this one still
+ * sends what it has. No-op on an ended call or a server call. */
+void ripp_ep_call_send_only(ripp_ep_call *c);
 /* Client: the seq the next media frame takes, and the Cookie header value the call sends
  * ("" none): what an application keeps for a later ripp_ep_call_adopt. */
 uint64_t ripp_ep_call_next_media_seq(const ripp_ep_call *c);

@@ -140,6 +140,10 @@ if (MODE === "drain") {
   if (!x.some((l) => l.includes(`call ${a}: leg ${b} handed over`))) bad.push("X did not hand leg B over");
   if (!x.some((l) => l.includes("drained: ending 0 calls"))) bad.push("X did not leave drained");
   if (c.sent !== c.acked || c.lost !== 0) bad.push(`caller: sent ${c.sent} acked ${c.acked} lost ${c.lost} (a drain loses nothing)`);
+  // X relays the caller's frames to Z until the caller has moved, then Y does: Z gets each
+  const zb1 = jsonl("far_cdrs.jsonl").find((d) => d.call_id === b), z1 = (zb1 && zb1.stats) || {};
+  if (z1.rx_frames + z1.rx_late !== c.sent || z1.rx_duplicates !== 0)
+    bad.push(`Z received ${z1.rx_frames} + ${z1.rx_late} late of the caller's ${c.sent} frames, ${z1.rx_duplicates} twice (a drain loses nothing)`);
 }
 // Z's CDR: the call went on past the kill, ended by the bridge's end, its frames received
 const cdrs = jsonl("cdrs.jsonl"), zcdrs = jsonl("far_cdrs.jsonl");

@@ -453,6 +453,40 @@ static void handover_old_instance_lets_go(void **state)
     old_instance_dies(true, true);
 }
 
+/* A client call made send-only (a bridge's leg about to be handed over): its reverse
+ * byways end and none opens again, the server's frames stop reaching it, its own frames go
+ * on and are acked, and the silence is no failure (no D31). */
+static void send_only(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 10 * RIPP_NS_PER_MS);
+    ripp_ep_call *c = place(&w);
+    run(&w, RIPP_NS_PER_SEC);
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    assert_true(to_cli.unique > 0);
+    assert_true(c->nkind[BW_MEDIA_RX] >= 10);
+    ripp_ep_call_send_only(c);
+    assert_int_equal(c->nkind[BW_MEDIA_RX], 0);
+    run(&w, 100 * RIPP_NS_PER_MS); /* what was on its way */
+    uint64_t rx = to_cli.unique, srv_rx = to_srv.unique;
+    run(&w, 2 * RIPP_NS_PER_SEC);
+    print_message("send-only: the client received %llu frames after, the server %llu; reverse "
+                  "byways open %u\n",
+                  (unsigned long long)(to_cli.unique - rx),
+                  (unsigned long long)(to_srv.unique - srv_rx), c->nkind[BW_MEDIA_RX]);
+    assert_int_equal(to_cli.unique, rx);
+    assert_int_equal(c->nkind[BW_MEDIA_RX], 0);
+    assert_true(to_srv.unique - srv_rx >= 95); /* 2 s of the client's frames */
+    assert_int_equal(ripp_ep_call_fsm(c)->state, RIPP_CALL_ACTIVE);
+    assert_int_equal(w.client->counters.recoveries, 0);
+    end_and_check(&w, c);
+    const ripp_stats *st = ripp_ep_call_stats(c);
+    assert_int_equal(st->lost, 0);
+    assert_int_equal(st->sent, st->acked);
+    world_free(&w);
+}
+
 /* A drain spreads the migrate events over drain_spread (default 1 s) in steps of 10 ms, at
  * least one call a step, the rest from the media clock; every call moves, none fails. */
 static void drain_paced(void **state)
@@ -764,6 +798,7 @@ int main(void)
         cmocka_unit_test(handover_old_instance_dies),
         cmocka_unit_test(migrate_old_instance_dies),
         cmocka_unit_test(handover_old_instance_lets_go),
+        cmocka_unit_test(send_only),
         cmocka_unit_test(drain_paced),
         cmocka_unit_test(split_brain_fenced),      cmocka_unit_test(split_brain_hold_time),
         cmocka_unit_test(drain_refuses_new_calls), cmocka_unit_test(migrate_same_uri),
